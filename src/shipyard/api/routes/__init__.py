@@ -1,0 +1,1 @@
+"""One module per capability's HTTP surface; `shipyard.api.app` discovers them."""

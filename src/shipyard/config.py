@@ -1,0 +1,138 @@
+"""The one settings object.
+
+Every knob has one name used everywhere: the field name here, `SHIPYARD_<NAME>` in the environment,
+`<name>` in `shipyard.yaml`, and `--<name>` on the CLI where the CLI exposes it. Environment beats
+the file, the file beats the defaults.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, Field, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+DEFAULT_CHAT_MODEL = "smollm2"
+DEFAULT_EMBEDDING_MODEL = "all-minilm-l6-v2"
+
+
+class ModelSpec(BaseModel):
+    """One public model name and the provider that serves it."""
+
+    name: str
+    provider: str
+    model: str | None = None  # upstream model name, or a GGUF path / `bundled:NAME` for local models
+    base_url: str | None = None
+    api_key: str | None = None  # literal, or `env:VAR` to read it from the environment at start
+    timeout: float | None = None  # seconds; falls back to Settings.upstream_timeout
+    params: dict[str, Any] = Field(default_factory=dict)  # provider-specific (n_ctx, n_threads, ...)
+
+    def resolved_api_key(self) -> str | None:
+        if self.api_key and self.api_key.startswith("env:"):
+            return os.environ.get(self.api_key[4:])
+        return self.api_key
+
+
+def bundled_models() -> list[ModelSpec]:
+    """The two local models a fresh install serves with no configuration at all."""
+    return [
+        ModelSpec(name=DEFAULT_CHAT_MODEL, provider="local", model="bundled:smollm2"),
+        ModelSpec(name=DEFAULT_EMBEDDING_MODEL, provider="local-embeddings", model="bundled:all-minilm-l6-v2"),
+    ]
+
+
+class _YamlSource(PydanticBaseSettingsSource):
+    """Reads `shipyard.yaml`; sits below the environment in priority."""
+
+    def __init__(self, settings_cls: type[BaseSettings], path: Path | None) -> None:
+        super().__init__(settings_cls)
+        self.path = path
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:  # pragma: no cover
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        if self.path is None or not self.path.exists():
+            return {}
+        data = yaml.safe_load(self.path.read_text()) or {}
+        if not isinstance(data, dict):
+            raise ValueError(f"{self.path}: expected a mapping at the top level")
+        return data
+
+
+def _config_path() -> Path | None:
+    explicit = os.environ.get("SHIPYARD_CONFIG")
+    if explicit:
+        return Path(explicit).expanduser()
+    local = Path("shipyard.yaml")
+    return local if local.exists() else None
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SHIPYARD_", extra="ignore")
+
+    config: Path | None = None
+    data_dir: Path = Path("~/.shipyard")
+    database_url: str | None = None
+    redis_url: str | None = None
+    host: str = "127.0.0.1"
+    port: int = 4000
+
+    models: list[ModelSpec] = Field(default_factory=list)
+    include_bundled_models: bool = True
+
+    upstream_timeout: float = 600.0
+    max_body_bytes: int = 8 * 1024 * 1024
+    # Local llama.cpp: how many generations run at once per model, and how many may wait for a slot.
+    local_parallel: int = 1
+    local_queue_size: int = 64
+    local_threads: int | None = None
+
+    # The batched writer that keeps database writes off the request path.
+    writer_queue_size: int = 100_000
+    writer_batch_size: int = 500
+    writer_flush_interval: float = 0.2
+
+    log_level: str = "warning"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, _YamlSource(settings_cls, _config_path()))
+
+    @field_validator("data_dir")
+    @classmethod
+    def _expand(cls, value: Path) -> Path:
+        return value.expanduser()
+
+    @cached_property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.data_dir / 'shipyard.db'}"
+
+    @cached_property
+    def model_specs(self) -> list[ModelSpec]:
+        """Configured models, plus the bundled ones unless a configured model already took the name."""
+        specs = list(self.models)
+        if self.include_bundled_models:
+            taken = {m.name for m in specs}
+            specs += [m for m in bundled_models() if m.name not in taken]
+        return specs
+
+
+def load_settings(config: Path | str | None = None, **overrides: Any) -> Settings:
+    """Build settings, optionally from an explicit config file (the CLI's --config)."""
+    if config is not None:
+        os.environ["SHIPYARD_CONFIG"] = str(Path(config).expanduser())
+    return Settings(**overrides)

@@ -1,0 +1,40 @@
+"""Pipeline stages: how capabilities hook into every gateway call without editing the core.
+
+The pipeline runs `before` on each stage in order (a stage may answer the call itself, e.g. a cache
+hit, or raise a ShipyardError to refuse it), calls the provider, then runs `after` (or `on_chunk` per
+streamed chunk) in reverse order, and finally `finish` on every stage whatever happened, which is
+where metering and tracing belong. `STAGES` below is the pipeline order; add a factory there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from shipyard.gateway.context import CallContext
+    from shipyard.platform import Platform
+
+
+class Stage:
+    name = "stage"
+
+    async def before(self, ctx: CallContext) -> dict[str, Any] | None:
+        """Return a full response to answer the call here; raise to refuse it."""
+        return None
+
+    async def after(self, ctx: CallContext, response: dict[str, Any]) -> dict[str, Any]:
+        return response
+
+    async def on_chunk(self, ctx: CallContext, chunk: dict[str, Any]) -> dict[str, Any] | None:
+        """Return the chunk (possibly changed) to pass it on, or None to hold it back."""
+        return chunk
+
+    def finish(self, ctx: CallContext) -> None:
+        """Called once per call, success or failure, after the answer is complete. Must not block."""
+
+
+StageFactory = Callable[["Platform"], Stage | None]
+
+# Pipeline order: auth -> limits -> guard(in) -> cache -> [provider] -> guard(out) -> meter + trace.
+STAGES: list[StageFactory] = []

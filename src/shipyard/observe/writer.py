@@ -1,0 +1,121 @@
+"""The batched writer: how every record leaves the request path.
+
+Handlers call `put()` (a list append, no I/O); a background task flushes batches into the store from a
+worker thread. The queue is bounded so a dead database cannot eat the process's memory; rows that do
+not fit are counted in `dropped`. `stop()` drains everything, so a clean shutdown (SIGTERM) loses nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections import defaultdict
+from typing import Any
+
+from sqlalchemy import Table
+
+from shipyard.store import Store
+
+log = logging.getLogger(__name__)
+
+
+class BatchWriter:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        queue_size: int = 100_000,
+        batch_size: int = 500,
+        flush_interval: float = 0.2,
+    ) -> None:
+        self.store = store
+        self.queue_size = queue_size
+        self.batch_size = batch_size
+        self.flush_interval = flush_interval
+        self._rows: list[tuple[Table, dict[str, Any]]] = []
+        self._lock = threading.Lock()  # put() may come from worker threads too
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+        self.written = 0
+        self.dropped = 0
+        self.failures = 0
+
+    @property
+    def depth(self) -> int:
+        return len(self._rows)
+
+    def put(self, table: Table, row: dict[str, Any]) -> None:
+        with self._lock:
+            if len(self._rows) >= self.queue_size:
+                self.dropped += 1
+                return
+            self._rows.append((table, row))
+            full = len(self._rows) >= self.batch_size
+        if full and self._task is not None:
+            loop = self._task.get_loop()
+            loop.call_soon_threadsafe(self._wake.set)
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="shipyard-batch-writer")
+
+    async def stop(self) -> None:
+        """Flush everything queued, then end the background task."""
+        self._stopping = True
+        self._wake.set()
+        if self._task is not None:
+            await self._task
+            self._task = None
+        await asyncio.to_thread(self.flush_all)
+
+    async def _run(self) -> None:
+        while not self._stopping:
+            try:
+                await asyncio.wait_for(self._wake.wait(), self.flush_interval)
+            except TimeoutError:
+                pass
+            self._wake.clear()
+            if self._rows:
+                try:
+                    await asyncio.to_thread(self.flush_once)
+                except Exception:  # the store is down: keep the rows, try again later
+                    self.failures += 1
+                    log.exception("batched write failed; %d rows kept for retry", self.depth)
+                    await asyncio.sleep(min(5.0, self.flush_interval * 5))
+
+    def _take(self, n: int) -> list[tuple[Table, dict[str, Any]]]:
+        with self._lock:
+            batch, self._rows = self._rows[:n], self._rows[n:]
+        return batch
+
+    def _give_back(self, batch: list[tuple[Table, dict[str, Any]]]) -> None:
+        with self._lock:
+            self._rows = batch + self._rows
+
+    def flush_once(self) -> int:
+        batch = self._take(self.batch_size * 10)
+        if not batch:
+            return 0
+        by_table: dict[Table, list[dict[str, Any]]] = defaultdict(list)
+        for table, row in batch:
+            by_table[table].append(row)
+        try:
+            with self.store.engine.begin() as conn:
+                for table, rows in by_table.items():
+                    conn.execute(table.insert(), rows)
+        except Exception:
+            self._give_back(batch)
+            raise
+        self.written += len(batch)
+        return len(batch)
+
+    def flush_all(self, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while self._rows and time.monotonic() < deadline:
+            try:
+                self.flush_once()
+            except Exception:
+                log.exception("final flush failed; retrying")
+                time.sleep(0.2)

@@ -1,0 +1,67 @@
+"""The running platform: the one place that owns the process's long-lived services.
+
+Capabilities reach the store, the writer and the models through this object (in the API as
+`request.app.state.platform`) instead of building their own.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from shipyard.config import Settings
+from shipyard.gateway.registry import ModelRegistry
+from shipyard.observe.writer import BatchWriter
+from shipyard.store import Store
+
+log = logging.getLogger(__name__)
+Hook = Callable[["Platform"], Awaitable[None]]
+
+
+@dataclass
+class Platform:
+    settings: Settings
+    store: Store
+    writer: BatchWriter
+    registry: ModelRegistry
+    gateway: Any = None  # shipyard.gateway.Gateway, built once the platform exists
+    services: dict[str, Any] = field(default_factory=dict)  # per-capability singletons, by name
+    on_shutdown: list[Hook] = field(default_factory=list)
+
+    @classmethod
+    def build(cls, settings: Settings) -> Platform:
+        from shipyard.gateway.core import Gateway
+
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        store = Store(settings.effective_database_url)
+        writer = BatchWriter(
+            store,
+            queue_size=settings.writer_queue_size,
+            batch_size=settings.writer_batch_size,
+            flush_interval=settings.writer_flush_interval,
+        )
+        platform = cls(settings=settings, store=store, writer=writer, registry=ModelRegistry(settings))
+        platform.gateway = Gateway(platform)
+        return platform
+
+    def service(self, name: str, factory: Callable[[Platform], Any]) -> Any:
+        """Get a capability's singleton, building it on first use."""
+        if name not in self.services:
+            self.services[name] = factory(self)
+        return self.services[name]
+
+    async def start(self) -> None:
+        self.store.upgrade()
+        self.writer.start()
+
+    async def stop(self) -> None:
+        for hook in reversed(self.on_shutdown):
+            try:
+                await hook(self)
+            except Exception:
+                log.exception("shutdown hook failed")
+        await self.writer.stop()
+        await self.registry.aclose()
+        self.store.dispose()
