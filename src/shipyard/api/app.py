@@ -7,6 +7,7 @@ import pkgutil
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from types import ModuleType
+from typing import Any
 
 from fastapi import FastAPI
 
@@ -22,6 +23,18 @@ def route_modules() -> list[ModuleType]:
     import shipyard.api.routes as package
 
     return [importlib.import_module(f"{package.__name__}.{m.name}") for m in pkgutil.iter_modules(package.__path__)]
+
+
+class ShipyardApp(FastAPI):
+    """FastAPI, with the /v1 hot path dispatched before any middleware (see `api.openai`)."""
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            handler = openai.FAST_ROUTES.get((scope["method"], scope["path"]))
+            if handler is not None:
+                await handler(self.state.platform, scope, receive, send)
+                return
+        await super().__call__(scope, receive, send)
 
 
 def create_app(settings: Settings | None = None, platform: Platform | None = None) -> FastAPI:
@@ -41,7 +54,7 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
         finally:
             await platform.stop()
 
-    app = FastAPI(title="Shipyard", version=__version__, lifespan=lifespan, docs_url="/docs", redoc_url=None)
+    app = ShipyardApp(title="Shipyard", version=__version__, lifespan=lifespan, docs_url="/docs", redoc_url=None)
     app.state.platform = platform
     errors.install(app)
     app.router.routes.extend(openai.routes)

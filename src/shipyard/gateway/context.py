@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import itertools
+import os
 import time
-import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
 from shipyard.auth import Principal
+from shipyard.errors import ShipyardError
+
+# Request ids: a random per-process prefix and a counter, unique across replicas without a syscall each.
+_PREFIX = os.urandom(8).hex()
+_COUNTER = itertools.count()
+
+
+def new_id() -> str:
+    return f"{_PREFIX}{next(_COUNTER):016x}"
 
 
 @dataclass(slots=True)
@@ -16,7 +26,7 @@ class CallContext:
     body: dict[str, Any]
     principal: Principal
     headers: dict[str, str] = field(default_factory=dict)  # request headers, lower-cased names
-    id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    id: str = field(default_factory=new_id)
     started: float = field(default_factory=time.perf_counter)
     model: str | None = None  # public model name as asked
     provider: str | None = None  # provider kind that served it
@@ -37,6 +47,19 @@ class CallContext:
     @property
     def ttft_ms(self) -> float | None:
         return None if self.first_token_at is None else (self.first_token_at - self.started) * 1000.0
+
+    def fail(self, exc: BaseException) -> None:
+        """Note why the call failed, for the record; the first failure wins."""
+        if self.error_type is not None:
+            return
+        if isinstance(exc, ShipyardError):
+            self.status_code, self.error_type, self.error_message = exc.status, exc.type, exc.message
+        else:
+            self.status_code, self.error_type, self.error_message = 500, "server_error", repr(exc)
+
+    def abandon(self) -> None:
+        self.status_code, self.error_type = 499, "client_disconnected"
+        self.error_message = "the client closed the connection mid-stream"
 
     def take_usage(self, usage: dict[str, Any] | None) -> None:
         if usage:

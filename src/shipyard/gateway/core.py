@@ -1,19 +1,22 @@
 """The gateway pipeline: stages around one provider call, and a record of every call.
 
-Nothing here touches the database: the record goes to the batched writer (`platform.writer`), so the
-request path stays free of synchronous I/O.
+Lifecycle: whoever creates a `CallContext` calls `chat`, `open_stream` or `embeddings`, notes a
+failure with `ctx.fail(exc)`, and calls `finish(ctx)` exactly once when the answer is complete. The
+HTTP layer does this for /v1; capabilities calling models in-process use `complete()` and `embed()`,
+which do it for them. Nothing here touches the database: `finish` hands the record to the batched
+writer, so the request path stays free of synchronous I/O.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
+from asyncio import CancelledError
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from shipyard.errors import ShipyardError
+from shipyard.auth import LOCAL_ADMIN, Principal
 from shipyard.gateway.context import CallContext
 from shipyard.gateway.stages import STAGES, Stage
 from shipyard.gateway.validate import embedding_inputs, validate_chat
@@ -26,6 +29,11 @@ _REQUESTS = RequestRecord.__table__
 log = logging.getLogger(__name__)
 
 
+def _model_of(body: Any) -> str | None:
+    model = body.get("model") if isinstance(body, dict) else None
+    return model if isinstance(model, str) else None
+
+
 class Gateway:
     def __init__(self, platform: Platform) -> None:
         self.platform = platform
@@ -33,7 +41,6 @@ class Gateway:
         self.stages: list[Stage] = [s for s in (factory(platform) for factory in STAGES) if s is not None]
         self._reversed = list(reversed(self.stages))
 
-    # -- shared steps ------------------------------------------------------------------------------
     async def _before(self, ctx: CallContext) -> dict[str, Any] | None:
         for stage in self.stages:
             answer = await stage.before(ctx)
@@ -41,11 +48,11 @@ class Gateway:
                 return answer
         return None
 
-    def _fail(self, ctx: CallContext, exc: BaseException) -> None:
-        if isinstance(exc, ShipyardError):
-            ctx.status_code, ctx.error_type, ctx.error_message = exc.status, exc.type, exc.message
-        else:
-            ctx.status_code, ctx.error_type, ctx.error_message = 500, "server_error", repr(exc)
+    async def _after(self, ctx: CallContext, answer: dict[str, Any]) -> dict[str, Any]:
+        for stage in self._reversed:
+            answer = await stage.after(ctx, answer)
+        ctx.take_usage(answer.get("usage"))
+        return answer
 
     def finish(self, ctx: CallContext) -> None:
         for stage in self.stages:
@@ -74,124 +81,126 @@ class Gateway:
 
     # -- chat ----------------------------------------------------------------------------------------
     async def chat(self, ctx: CallContext) -> dict[str, Any]:
-        """A non-streamed chat completion. The caller must call `finish(ctx)` once it is sent."""
-        try:
-            body = ctx.body
-            if isinstance(body, dict):
-                ctx.model = body.get("model") if isinstance(body.get("model"), str) else None
-            validate_chat(body)
-            answer = await self._before(ctx)
-            if answer is None:
-                provider = self.registry.resolve(body["model"])
-                ctx.provider = provider.kind
-                answer = await provider.chat(body)
-                ctx.first_token_at = time.perf_counter()
-            for stage in self._reversed:
-                answer = await stage.after(ctx, answer)
-            ctx.take_usage(answer.get("usage"))
-            return answer
-        except BaseException as exc:
-            self._fail(ctx, exc)
-            raise
+        body = ctx.body
+        ctx.model = _model_of(body)
+        validate_chat(body)
+        answer = await self._before(ctx)
+        if answer is None:
+            provider = self.registry.resolve(body["model"])
+            ctx.provider = provider.kind
+            answer = await provider.chat(body)
+            ctx.first_token_at = time.perf_counter()
+        return await self._after(ctx, answer)
 
-    async def open_stream(self, ctx: CallContext) -> AsyncIterator[dict[str, Any]]:
-        """Start a streamed chat completion and return its chunks.
+    async def open_stream(self, ctx: CallContext) -> AsyncIterator[list[dict[str, Any]]]:
+        """Start a streamed chat completion and return its chunks, in batches that go out together.
 
         Everything that can fail before the first chunk fails here, so the HTTP layer can still answer
-        with a proper status; later failures surface while iterating. `finish(ctx)` runs when the
-        iterator ends, however it ends (a client that leaves mid-stream is recorded as 499).
+        with a proper status; later failures surface while iterating (and are noted on `ctx`). A
+        stream closed before its end marks the call as abandoned by the client (499).
         """
-        try:
-            body = ctx.body
-            if isinstance(body, dict):
-                ctx.model = body.get("model") if isinstance(body.get("model"), str) else None
-            validate_chat(body)
-            ctx.stream = True
-            answer = await self._before(ctx)
-            if answer is not None:
-                chunks: AsyncIterator[dict[str, Any]] = _single(answer)
-            else:
-                provider = self.registry.resolve(body["model"])
-                ctx.provider = provider.kind
-                chunks = provider.stream_chat(body)
-            first = await anext(chunks, None)
-        except BaseException as exc:
-            self._fail(ctx, exc)
-            self.finish(ctx)
-            raise
-        return self._stream(ctx, first, chunks)
+        body = ctx.body
+        ctx.model = _model_of(body)
+        ctx.stream = True
+        validate_chat(body)
+        answer = await self._before(ctx)
+        if answer is not None:
+            batches: AsyncIterator[list[dict[str, Any]]] = _single(answer)
+        else:
+            provider = self.registry.resolve(body["model"])
+            ctx.provider = provider.kind
+            batches = provider.stream_chat(body)
+        first = await anext(batches, None)
+        return self._stream(ctx, first, batches)
 
     async def _stream(
-        self, ctx: CallContext, first: dict[str, Any] | None, chunks: AsyncIterator[dict[str, Any]]
-    ) -> AsyncIterator[dict[str, Any]]:
+        self, ctx: CallContext, first: list[dict[str, Any]] | None, batches: AsyncIterator[list[dict[str, Any]]]
+    ) -> AsyncIterator[list[dict[str, Any]]]:
         want_usage = bool((ctx.body.get("stream_options") or {}).get("include_usage"))
+        stages = self._reversed
         done = False
         try:
-            chunk = first
-            while chunk is not None:
+            batch = first
+            while batch is not None:
                 if ctx.first_token_at is None:
                     ctx.first_token_at = time.perf_counter()
-                usage = chunk.get("usage")
-                if usage:
-                    ctx.take_usage(usage)
-                for stage in self._reversed:
-                    if chunk is None:
-                        break
-                    chunk = await stage.on_chunk(ctx, chunk)
-                if chunk is not None and (want_usage or not (usage and not chunk.get("choices"))):
-                    yield chunk
-                chunk = await anext(chunks, None)
+                out = []
+                for chunk in batch:
+                    usage = chunk.get("usage")
+                    if usage:
+                        ctx.take_usage(usage)
+                    for stage in stages:
+                        chunk = await stage.on_chunk(ctx, chunk)
+                        if chunk is None:
+                            break
+                    if chunk is not None and (want_usage or not (usage and not chunk.get("choices"))):
+                        out.append(chunk)
+                if out:
+                    yield out
+                batch = await anext(batches, None)
             done = True
-        except (GeneratorExit, asyncio.CancelledError):
-            raise  # the client left: recorded as 499 below
         except BaseException as exc:
-            self._fail(ctx, exc)
-            done = True
+            if not isinstance(exc, (GeneratorExit, CancelledError)):
+                ctx.fail(exc)
+                done = True
             raise
         finally:
             if not done:
-                ctx.status_code, ctx.error_type = 499, "client_disconnected"
-                ctx.error_message = "the client closed the connection mid-stream"
-            aclose = getattr(chunks, "aclose", None)
-            if aclose is not None and not done:
-                try:
+                ctx.abandon()
+                aclose = getattr(batches, "aclose", None)
+                if aclose is not None:
                     await aclose()
-                except BaseException:
-                    pass
-            self.finish(ctx)
 
     # -- embeddings ----------------------------------------------------------------------------------
     async def embeddings(self, ctx: CallContext) -> dict[str, Any]:
+        body = ctx.body
+        ctx.model = _model_of(body)
+        inputs = embedding_inputs(body)
+        answer = await self._before(ctx)
+        if answer is None:
+            provider = self.registry.resolve(body["model"])
+            ctx.provider = provider.kind
+            answer = await provider.embed(inputs, body)
+        return await self._after(ctx, answer)
+
+    # -- in-process callers (chains, evaluations, RAG) --------------------------------------------------
+    async def complete(self, body: dict[str, Any], principal: Principal = LOCAL_ADMIN,
+                       **extra: Any) -> dict[str, Any]:
+        """A chat completion from inside the platform, through the same stages and record as /v1."""
+        ctx = CallContext(endpoint="chat.completions", body=body, principal=principal, extra=dict(extra))
         try:
-            body = ctx.body
-            if isinstance(body, dict):
-                ctx.model = body.get("model") if isinstance(body.get("model"), str) else None
-            inputs = embedding_inputs(body)
-            answer = await self._before(ctx)
-            if answer is None:
-                provider = self.registry.resolve(body["model"])
-                ctx.provider = provider.kind
-                answer = await provider.embed(inputs, body)
-            for stage in self._reversed:
-                answer = await stage.after(ctx, answer)
-            ctx.take_usage(answer.get("usage"))
-            return answer
+            return await self.chat(ctx)
         except BaseException as exc:
-            self._fail(ctx, exc)
+            ctx.fail(exc)
             raise
+        finally:
+            self.finish(ctx)
+
+    async def embed(self, body: dict[str, Any], principal: Principal = LOCAL_ADMIN,
+                    **extra: Any) -> dict[str, Any]:
+        ctx = CallContext(endpoint="embeddings", body=body, principal=principal, extra=dict(extra))
+        try:
+            return await self.embeddings(ctx)
+        except BaseException as exc:
+            ctx.fail(exc)
+            raise
+        finally:
+            self.finish(ctx)
 
 
-async def _single(answer: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
-    """A whole answer (e.g. a cache hit) as a stream: one content chunk, a finish chunk, usage."""
+async def _single(answer: dict[str, Any]) -> AsyncIterator[list[dict[str, Any]]]:
+    """A whole answer (e.g. a cache hit) as a stream: content chunks, finish chunks, usage, in one batch."""
     base = {k: answer.get(k) for k in ("id", "created", "model")}
     base["object"] = "chat.completion.chunk"
+    batch = []
     for choice in answer.get("choices", []):
         message = choice.get("message", {})
         delta = {"role": "assistant", "content": message.get("content")}
         if message.get("tool_calls"):
             delta["tool_calls"] = [dict(c, index=i) for i, c in enumerate(message["tool_calls"])]
-        yield {**base, "choices": [{"index": choice.get("index", 0), "delta": delta, "finish_reason": None}]}
-        yield {**base, "choices": [{"index": choice.get("index", 0), "delta": {},
-                                    "finish_reason": choice.get("finish_reason", "stop")}]}
+        batch.append({**base, "choices": [{"index": choice.get("index", 0), "delta": delta, "finish_reason": None}]})
+        batch.append({**base, "choices": [{"index": choice.get("index", 0), "delta": {},
+                                           "finish_reason": choice.get("finish_reason", "stop")}]})
     if answer.get("usage"):
-        yield {**base, "choices": [], "usage": answer["usage"]}
+        batch.append({**base, "choices": [], "usage": answer["usage"]})
+    yield batch

@@ -10,7 +10,7 @@ import orjson
 from shipyard.config import ModelSpec, Settings
 from shipyard.errors import InvalidRequest, UpstreamError
 from shipyard.providers.base import Provider, completion_id, now
-from shipyard.providers.http import HttpClient, sse_events
+from shipyard.providers.http import HttpClient, sse_batches
 
 API_VERSION = "2023-06-01"
 DEFAULT_MAX_TOKENS = 4096
@@ -153,7 +153,7 @@ class AnthropicProvider(Provider):
         data = await self.http.post_json("/messages", to_anthropic(body, self.spec.model or self.spec.name))
         return from_anthropic(data, self.spec.name)
 
-    async def stream_chat(self, body: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
+    async def stream_chat(self, body: dict[str, Any]) -> AsyncIterator[list[dict[str, Any]]]:
         out = to_anthropic(body, self.spec.model or self.spec.name)
         out["stream"] = True
         cid, created = completion_id(), now()
@@ -164,40 +164,46 @@ class AnthropicProvider(Provider):
             return {"id": cid, "object": "chat.completion.chunk", "created": created, "model": self.spec.name,
                     "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
 
+        def translate(ev: dict[str, Any]) -> list[dict[str, Any]]:
+            """One Anthropic stream event as zero or more OpenAI chunks."""
+            kind = ev.get("type")
+            if kind == "message_start":
+                usage.update(ev["message"].get("usage", {}))
+                return [chunk({"role": "assistant", "content": ""})]
+            if kind == "content_block_start" and ev["content_block"].get("type") == "tool_use":
+                block = ev["content_block"]
+                tool_index[ev["index"]] = len(tool_index)
+                return [chunk({"tool_calls": [{"index": tool_index[ev["index"]], "id": block["id"], "type": "function",
+                                               "function": {"name": block["name"], "arguments": ""}}]})]
+            if kind == "content_block_delta":
+                delta = ev["delta"]
+                if delta.get("type") == "text_delta":
+                    return [chunk({"content": delta["text"]})]
+                if delta.get("type") == "input_json_delta":
+                    return [chunk({"tool_calls": [{"index": tool_index.get(ev["index"], 0),
+                                                   "function": {"arguments": delta["partial_json"]}}]})]
+            elif kind == "message_delta":
+                usage.update(ev.get("usage", {}))
+                reason = ev.get("delta", {}).get("stop_reason")
+                if reason:
+                    return [chunk({}, _FINISH.get(reason, "stop"))]
+            elif kind == "error":
+                raise UpstreamError(f"upstream stream error: {ev.get('error', {}).get('message', ev)}")
+            return []
+
         async with self.http.post("/messages", out) as resp:
-            async for _event, data in sse_events(resp):
-                try:
-                    ev = orjson.loads(data)
-                except orjson.JSONDecodeError as exc:
-                    raise UpstreamError("upstream sent an unreadable stream event") from exc
-                kind = ev.get("type")
-                if kind == "message_start":
-                    usage.update(ev["message"].get("usage", {}))
-                    yield chunk({"role": "assistant", "content": ""})
-                elif kind == "content_block_start" and ev["content_block"].get("type") == "tool_use":
-                    block = ev["content_block"]
-                    tool_index[ev["index"]] = len(tool_index)
-                    yield chunk({"tool_calls": [{"index": tool_index[ev["index"]], "id": block["id"],
-                                                 "type": "function",
-                                                 "function": {"name": block["name"], "arguments": ""}}]})
-                elif kind == "content_block_delta":
-                    delta = ev["delta"]
-                    if delta.get("type") == "text_delta":
-                        yield chunk({"content": delta["text"]})
-                    elif delta.get("type") == "input_json_delta":
-                        yield chunk({"tool_calls": [{"index": tool_index.get(ev["index"], 0),
-                                                     "function": {"arguments": delta["partial_json"]}}]})
-                elif kind == "message_delta":
-                    usage.update(ev.get("usage", {}))
-                    reason = ev.get("delta", {}).get("stop_reason")
-                    if reason:
-                        yield chunk({}, _FINISH.get(reason, "stop"))
-                elif kind == "error":
-                    raise UpstreamError(f"upstream stream error: {ev.get('error', {}).get('message', ev)}")
-                elif kind == "message_stop":
-                    break
-        yield {"id": cid, "object": "chat.completion.chunk", "created": created, "model": self.spec.name,
-               "choices": [], "usage": _usage(usage)}
+            async for events in sse_batches(resp):
+                batch: list[dict[str, Any]] = []
+                for _event, data in events:
+                    try:
+                        ev = orjson.loads(data)
+                    except orjson.JSONDecodeError as exc:
+                        raise UpstreamError("upstream sent an unreadable stream event") from exc
+                    batch.extend(translate(ev))
+                if batch:
+                    yield batch
+        yield [{"id": cid, "object": "chat.completion.chunk", "created": created, "model": self.spec.name,
+                "choices": [], "usage": _usage(usage)}]
 
     async def aclose(self) -> None:
         await self.http.close()

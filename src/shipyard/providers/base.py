@@ -1,8 +1,9 @@
 """The provider interface.
 
 Every backend speaks OpenAI's shapes at this boundary: `chat` takes a validated chat-completions body
-and returns a chat.completion dict, `stream_chat` yields chat.completion.chunk dicts, `embed` returns an
-embeddings list response. Translation to other wire formats (Anthropic, llama.cpp) lives inside the
+and returns a chat.completion dict, `stream_chat` yields lists of chat.completion.chunk dicts (the
+chunks that became available together, so the gateway can relay them in one write), `embed` returns
+an embeddings list response. Translation to other wire formats (Anthropic, llama.cpp) lives inside the
 provider, so the gateway never grows an `if provider == ...` chain. New backends arrive as plugins
 in the `shipyard.providers` entry-point group.
 """
@@ -39,7 +40,7 @@ class Provider:
     async def chat(self, body: dict[str, Any]) -> dict[str, Any]:
         raise InvalidRequest(f"model '{self.spec.name}' does not support chat completions", param="model")
 
-    def stream_chat(self, body: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
+    def stream_chat(self, body: dict[str, Any]) -> AsyncIterator[list[dict[str, Any]]]:
         raise InvalidRequest(f"model '{self.spec.name}' does not support chat completions", param="model")
 
     async def embed(self, inputs: list[str], body: dict[str, Any]) -> dict[str, Any]:

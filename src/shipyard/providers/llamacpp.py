@@ -146,7 +146,7 @@ class LlamaCppProvider(Provider):
             "usage": usage,
         }
 
-    async def stream_chat(self, body: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
+    async def stream_chat(self, body: dict[str, Any]) -> AsyncIterator[list[dict[str, Any]]]:
         kwargs = self._kwargs(body)
         llama = await self._acquire()
         loop = asyncio.get_running_loop()
@@ -174,24 +174,32 @@ class LlamaCppProvider(Provider):
         future = loop.run_in_executor(self._executor, run)
         # The instance goes back only when its thread is done, even if the client left mid-stream.
         future.add_done_callback(lambda _f: self._release(llama))
-        cid, created = completion_id(), now()
+        cid, created, name = completion_id(), now(), self.spec.name
         try:
-            while True:
-                item = await queue.get()
-                if item is _END:
-                    break
-                if isinstance(item, BaseException):
-                    if isinstance(item, ValueError):
-                        raise _context_error(item) or InvalidRequest(str(item)) from item
-                    raise item
-                item["id"], item["created"], item["model"] = cid, created, self.spec.name
-                yield item
+            finished = False
+            while not finished:
+                items = [await queue.get()]
+                while not queue.empty():  # tokens that arrived together go out together
+                    items.append(queue.get_nowait())
+                batch = []
+                for item in items:
+                    if item is _END:
+                        finished = True
+                        break
+                    if isinstance(item, BaseException):
+                        if isinstance(item, ValueError):
+                            raise _context_error(item) or InvalidRequest(str(item)) from item
+                        raise item
+                    item["id"], item["created"], item["model"] = cid, created, name
+                    batch.append(item)
+                if batch:
+                    yield batch
         finally:
             cancelled.set()
         usage = {"prompt_tokens": counts["prompt"], "completion_tokens": counts["completion"]}
         usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
-        yield {"id": cid, "object": "chat.completion.chunk", "created": created, "model": self.spec.name,
-               "choices": [], "usage": usage}
+        yield [{"id": cid, "object": "chat.completion.chunk", "created": created, "model": name,
+                "choices": [], "usage": usage}]
 
     async def check(self) -> None:
         resolve_model_path(self.spec.model or "bundled:smollm2")

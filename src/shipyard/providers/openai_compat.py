@@ -15,7 +15,7 @@ import orjson
 from shipyard.config import ModelSpec, Settings
 from shipyard.errors import UpstreamError
 from shipyard.providers.base import Provider
-from shipyard.providers.http import HttpClient, sse_events
+from shipyard.providers.http import HttpClient, sse_batches
 
 
 class OpenAICompatProvider(Provider):
@@ -42,22 +42,27 @@ class OpenAICompatProvider(Provider):
         data["model"] = self.spec.name
         return data
 
-    async def stream_chat(self, body: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
+    async def stream_chat(self, body: dict[str, Any]) -> AsyncIterator[list[dict[str, Any]]]:
         out = self._upstream_body(body)
         if self.stream_usage:
             out["stream_options"] = {**(out.get("stream_options") or {}), "include_usage": True}
+        name = self.spec.name
         async with self.http.post("/chat/completions", out) as resp:
-            async for _event, data in sse_events(resp):
-                if data == b"[DONE]":
-                    return
-                try:
-                    chunk = orjson.loads(data)
-                except orjson.JSONDecodeError as exc:
-                    raise UpstreamError("upstream sent an unreadable stream event") from exc
-                if "error" in chunk:
-                    raise UpstreamError(f"upstream stream error: {chunk['error']}")
-                chunk["model"] = self.spec.name
-                yield chunk
+            async for events in sse_batches(resp):
+                batch = []
+                for _event, data in events:
+                    if data == b"[DONE]":
+                        break
+                    try:
+                        chunk = orjson.loads(data)
+                    except orjson.JSONDecodeError as exc:
+                        raise UpstreamError("upstream sent an unreadable stream event") from exc
+                    if "error" in chunk:
+                        raise UpstreamError(f"upstream stream error: {chunk['error']}")
+                    chunk["model"] = name
+                    batch.append(chunk)
+                if batch:
+                    yield batch
 
     async def embed(self, inputs: list[str], body: dict[str, Any]) -> dict[str, Any]:
         out = self._upstream_body(body)
