@@ -10,10 +10,10 @@ Extra gateway variants (e.g. tracing on) run beside the plain one with `--varian
 from __future__ import annotations
 
 import argparse
-import uvloop
 import tempfile
 from pathlib import Path
 
+import uvloop
 from common import FakeUpstream, Load, ShipyardServer, run_load
 
 
