@@ -41,6 +41,12 @@ class Gateway:
         self.stages: list[Stage] = [s for s in (factory(platform) for factory in STAGES) if s is not None]
         self._reversed = list(reversed(self.stages))
 
+    async def _prepare(self, ctx: CallContext) -> Any:
+        for stage in self.stages:
+            await stage.prepare(ctx)
+        ctx.model = _model_of(ctx.body)
+        return ctx.body
+
     async def _before(self, ctx: CallContext) -> dict[str, Any] | None:
         for stage in self.stages:
             answer = await stage.before(ctx)
@@ -81,8 +87,8 @@ class Gateway:
 
     # -- chat ----------------------------------------------------------------------------------------
     async def chat(self, ctx: CallContext) -> dict[str, Any]:
-        body = ctx.body
-        ctx.model = _model_of(body)
+        ctx.model = _model_of(ctx.body)
+        body = await self._prepare(ctx)
         validate_chat(body)
         answer = await self._before(ctx)
         if answer is None:
@@ -99,9 +105,9 @@ class Gateway:
         with a proper status; later failures surface while iterating (and are noted on `ctx`). A
         stream closed before its end marks the call as abandoned by the client (499).
         """
-        body = ctx.body
-        ctx.model = _model_of(body)
+        ctx.model = _model_of(ctx.body)
         ctx.stream = True
+        body = await self._prepare(ctx)
         validate_chat(body)
         answer = await self._before(ctx)
         if answer is not None:
@@ -153,8 +159,8 @@ class Gateway:
 
     # -- embeddings ----------------------------------------------------------------------------------
     async def embeddings(self, ctx: CallContext) -> dict[str, Any]:
-        body = ctx.body
-        ctx.model = _model_of(body)
+        ctx.model = _model_of(ctx.body)
+        body = await self._prepare(ctx)
         inputs = embedding_inputs(body)
         answer = await self._before(ctx)
         if answer is None:

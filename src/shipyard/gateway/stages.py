@@ -1,9 +1,11 @@
 """Pipeline stages: how capabilities hook into every gateway call without editing the core.
 
-The pipeline runs `before` on each stage in order (a stage may answer the call itself, e.g. a cache
-hit, or raise a ShipyardError to refuse it), calls the provider, then runs `after` (or `on_chunk` per
-streamed chunk) in reverse order, and finally `finish` on every stage whatever happened, which is
-where metering and tracing belong. `STAGES` below is the pipeline order; add a factory there.
+The pipeline runs `prepare` on each stage before the request is validated (to rewrite it, e.g. a
+`prompt:NAME@label` model reference into rendered messages), then `before` on each stage in order (a
+stage may answer the call itself, e.g. a cache hit, or raise a ShipyardError to refuse it), calls the
+provider, then runs `after` (or `on_chunk` per streamed chunk) in reverse order, and finally `finish`
+on every stage whatever happened, which is where metering and tracing belong.
+`STAGES` below is the pipeline order; add a factory there.
 """
 
 from __future__ import annotations
@@ -18,6 +20,9 @@ if TYPE_CHECKING:
 
 class Stage:
     name = "stage"
+
+    async def prepare(self, ctx: CallContext) -> None:
+        """Rewrite `ctx.body` before validation; raise a ShipyardError to refuse the call."""
 
     async def before(self, ctx: CallContext) -> dict[str, Any] | None:
         """Return a full response to answer the call here; raise to refuse it."""

@@ -16,6 +16,8 @@ from collections.abc import AsyncIterator
 from importlib.metadata import entry_points
 from typing import Any
 
+import numpy as np
+
 from shipyard.config import ModelSpec, Settings
 from shipyard.errors import InvalidRequest
 
@@ -45,6 +47,13 @@ class Provider:
 
     async def embed(self, inputs: list[str], body: dict[str, Any]) -> dict[str, Any]:
         raise InvalidRequest(f"model '{self.spec.name}' does not support embeddings", param="model")
+
+    async def embed_vectors(self, texts: list[str]) -> np.ndarray:
+        """Embeddings as a float32 matrix, for capabilities inside the process (vectors, caches, drift).
+
+        Skips the OpenAI list-of-floats shape; providers with a faster native path override it."""
+        data = await self.embed(texts, {"model": self.spec.name, "encoding_format": "float"})
+        return np.asarray([d["embedding"] for d in sorted(data["data"], key=lambda d: d["index"])], dtype=np.float32)
 
     async def check(self) -> None:
         """Raise if the model cannot be served (used by /ready); cheap, never generates."""

@@ -12,6 +12,8 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import numpy as np
+
 from shipyard.config import ModelSpec, Settings
 from shipyard.providers.base import Provider
 from shipyard.providers.bundled import resolve_model_path
@@ -50,6 +52,10 @@ class SentenceTransformerProvider(Provider):
 
     async def encode_async(self, texts: list[str]) -> tuple[Any, int]:
         return await asyncio.get_running_loop().run_in_executor(self._executor, self.encode, texts)
+
+    async def embed_vectors(self, texts: list[str]) -> np.ndarray:
+        vectors, _tokens = await self.encode_async(texts)
+        return vectors
 
     async def embed(self, inputs: list[str], body: dict[str, Any]) -> dict[str, Any]:
         import base64
