@@ -68,9 +68,12 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
-    """Debian's headless Chromium driven by Playwright; screenshots go to test-artifacts/."""
+    """Debian's headless Chromium driven by Playwright; screenshots go to test-artifacts/.
+
+    Module-scoped on purpose: Playwright's sync API runs its own event loop in this thread while open,
+    so keep browser tests and `async def` tests in different modules."""
     import shutil
 
     chromium = shutil.which("chromium")
