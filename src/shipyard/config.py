@@ -100,6 +100,11 @@ class Settings(BaseSettings):
     # Store what went into and came out of each model call in its span (off: metadata only).
     trace_content: bool = True
 
+    # Evaluation: items scored at once per experiment; how often online rules look for new traffic.
+    evals_concurrency: int = 4
+    evals_online_interval: float = 30.0
+    evals_online_batch: int = 200
+
     log_level: str = "warning"
 
     @classmethod
