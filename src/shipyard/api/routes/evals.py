@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -67,11 +68,12 @@ def evaluators(principal: Principal = Depends(require("evals:read"))) -> dict[st
 
 # -- experiments ------------------------------------------------------------------------------------------
 @router.post("/experiments", status_code=202)
-def create_experiment(body: ExperimentIn, request: Request,
-                      principal: Principal = Depends(require("evals:write"))) -> dict[str, Any]:
+async def create_experiment(body: ExperimentIn, request: Request,
+                            principal: Principal = Depends(require("evals:write"))) -> dict[str, Any]:
     svc = _svc(request)
-    exp = svc.experiments.create(principal.project_id, body.dataset, body.target, body.evaluators, name=body.name,
-                                 concurrency=body.concurrency, metadata=body.metadata)
+    exp = await asyncio.to_thread(svc.experiments.create, principal.project_id, body.dataset, body.target,
+                                  body.evaluators, name=body.name, concurrency=body.concurrency,
+                                  metadata=body.metadata)
     svc.start(exp["id"], principal)
     return exp
 
@@ -94,8 +96,8 @@ def experiment_results(ref: str, request: Request,
 
 
 @router.post("/experiments/{ref}/resume", status_code=202)
-def resume_experiment(ref: str, request: Request,
-                      principal: Principal = Depends(require("evals:write"))) -> dict[str, Any]:
+async def resume_experiment(ref: str, request: Request,
+                            principal: Principal = Depends(require("evals:write"))) -> dict[str, Any]:
     return _svc(request).resume(principal.project_id, ref, principal)
 
 
