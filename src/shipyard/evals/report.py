@@ -29,8 +29,7 @@ def experiment_context(exp: dict[str, Any], results: list[dict[str, Any]]) -> di
     for name in metrics:
         values = [v for v in item_values(results, name).values() if v is not None]
         if values:
-            charts.append(histogram(values, bins=min(10, max(2, len(set(values)))),
-                                    title=f"{name}: score distribution", x_label="items"))
+            charts.append(distribution(values, title=f"{name}: score distribution"))
     calibrations = []
     if any(r.get("human_label") is not None for r in results):
         for name in metrics:
@@ -39,6 +38,18 @@ def experiment_context(exp: dict[str, Any], results: list[dict[str, Any]]) -> di
                 calibrations.append(cal)
     return {"exp": exp, "summary": summary, "metrics": metrics, "results": results, "charts": charts,
             "calibrations": calibrations, "short": short}
+
+
+def distribution(values: list[float], title: str) -> Markup:
+    """Scores in 0..1 in fixed bins (two bars for pass/fail scores), anything else as a histogram."""
+    if all(v in (0.0, 1.0) for v in values):
+        return bar_chart(["0", "1"], [values.count(0.0), values.count(1.0)], title=title, y_label="items")
+    if all(0.0 <= v <= 1.0 for v in values):
+        counts = [0] * 10
+        for v in values:
+            counts[min(int(v * 10), 9)] += 1
+        return bar_chart([f"{i / 10:.1f}" for i in range(10)], counts, title=title, y_label="items")
+    return histogram(values, bins=10, title=title, x_label="items")
 
 
 def comparison_context(cmp: dict[str, Any]) -> dict[str, Any]:

@@ -74,7 +74,9 @@ def comparison(request: Request, ids: list[str] = Query(...),
                principal: Principal = Depends(require("evals:read"))) -> HTMLResponse:
     exps = _svc(request).experiments
     refs = [r for i in ids for r in i.split(",") if r]
-    experiments = [exps.get(principal.project_id, r) for r in refs]
+    # Picked from a newest-first list: the oldest is the baseline the others are measured against.
+    experiments = sorted((exps.get(principal.project_id, r) for r in refs), key=lambda e: e["created_at"])
+    refs = [e["id"] for e in experiments]
     cmp = compare(experiments, [exps.results(principal.project_id, e["id"]) for e in experiments])
     return render(request, "evals/compare.html", title="Compare experiments", ids=refs, **comparison_context(cmp))
 
