@@ -39,6 +39,7 @@ class CallContext:
     completion_tokens: int | None = None
     response_headers: dict[str, str] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)  # stage annotations kept with the record
+    cost: float | None = None  # USD, set in finish() by the controls stage from the price table
 
     @property
     def latency_ms(self) -> float:

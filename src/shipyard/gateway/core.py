@@ -83,6 +83,7 @@ class Gateway:
             "project_id": ctx.principal.project_id,
             "key_id": ctx.principal.key_id,
             "extra": ctx.extra or None,
+            "cost": ctx.cost,
         })
 
     # -- chat ----------------------------------------------------------------------------------------
@@ -92,9 +93,7 @@ class Gateway:
         validate_chat(body)
         answer = await self._before(ctx)
         if answer is None:
-            provider = self.registry.resolve(body["model"])
-            ctx.provider = provider.kind
-            answer = await provider.chat(body)
+            answer = await self.registry.chat(ctx, body)
             ctx.first_token_at = time.perf_counter()
         return await self._after(ctx, answer)
 
@@ -112,11 +111,9 @@ class Gateway:
         answer = await self._before(ctx)
         if answer is not None:
             batches: AsyncIterator[list[dict[str, Any]]] = _single(answer)
+            first = await anext(batches, None)
         else:
-            provider = self.registry.resolve(body["model"])
-            ctx.provider = provider.kind
-            batches = provider.stream_chat(body)
-        first = await anext(batches, None)
+            first, batches = await self.registry.open_stream(ctx, body)
         return self._stream(ctx, first, batches)
 
     async def _stream(
@@ -164,9 +161,7 @@ class Gateway:
         inputs = embedding_inputs(body)
         answer = await self._before(ctx)
         if answer is None:
-            provider = self.registry.resolve(body["model"])
-            ctx.provider = provider.kind
-            answer = await provider.embed(inputs, body)
+            answer = await self.registry.embed(ctx, inputs, body)
         return await self._after(ctx, answer)
 
     # -- in-process callers (chains, evaluations, RAG) --------------------------------------------------

@@ -37,8 +37,24 @@ class RequestRecord(Base):
     project_id: Mapped[str | None] = mapped_column(String(64))
     key_id: Mapped[str | None] = mapped_column(String(64))
     extra: Mapped[dict | None] = mapped_column(JSON)
+    cost: Mapped[float | None] = mapped_column(Float)  # USD, from the price table (gateway controls)
 
     __table_args__ = (
         Index("ix_requests_created_at", "created_at"),
         Index("ix_requests_model_created_at", "model", "created_at"),
     )
+
+
+def _load_capability_tables() -> None:
+    """Import every `shipyard.<capability>.tables`, so `Base.metadata` always knows every table
+    (e.g. for tests that drop the whole schema), whichever capability modules were imported so far."""
+    import importlib
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    for path in sorted(root.glob("*/tables.py")):
+        if path.parent.name != "store":
+            importlib.import_module(f"shipyard.{path.parent.name}.tables")
+
+
+_load_capability_tables()
