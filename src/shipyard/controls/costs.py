@@ -156,9 +156,10 @@ class Spend:
     async def check(self, scope: str, ident: str, limits: Limits) -> None:
         today, month = await self.spent(scope, ident)
         for period, budget, spent in (("day", limits.budget_daily, today), ("month", limits.budget_monthly, month)):
+            adjective = "daily" if period == "day" else "monthly"
             if budget is not None and spent >= budget:
                 wait = until_reset(period)
                 raise RateLimited(
-                    f"Budget exceeded for {scope} {ident}: spent ${spent:.4f} of the ${budget:.4f} {period}ly budget"
+                    f"Budget exceeded for {scope} {ident}: spent ${spent:.4f} of the ${budget:.4f} {adjective} budget"
                     f" (resets in {wait / 3600:.1f} h).", code="budget_exceeded",
                     headers={"retry-after": str(int(wait) + 1)})

@@ -1,8 +1,8 @@
 """Throttling: requests and tokens per minute and concurrent requests, per key and per project.
 
 Requests per minute is a token bucket refilled at `rpm / 60` per second holding up to
-`rpm * limits_burst_seconds / 60`; tokens per minute is a bucket checked on admission (it must not be
-empty) and charged with the real token count when the call finishes, which may take it below zero
+`rpm * limits_burst_seconds / 60`; tokens per minute is a bucket checked on admission (it must hold a
+token) and charged with the real token count when the call finishes, which may take it below zero
 (the next requests then wait for it to refill). Concurrency is a counter. The same rules run in memory
 (one process) or as one atomic Lua script in Redis, so any number of replicas share one limit; Redis
 also keeps the clock (`TIME`), so replicas' clocks need not agree.
@@ -108,7 +108,7 @@ class MemoryLimiter:
             b = self._level(r, now)
             if r.kind == REQ and b[0] < 1.0:
                 return Verdict(False, r, (1.0 - b[0]) / r.rate, remaining)
-            if r.kind == TOK and b[0] <= 0.0:
+            if r.kind == TOK and b[0] < 1.0:
                 return Verdict(False, r, (1.0 - b[0]) / r.rate, remaining)
             remaining[r.key] = b[0] - (1.0 if r.kind == REQ else 0.0)
         for r in rules:
@@ -149,7 +149,7 @@ for i = 1, n do
     local ts = tonumber(v[2])
     if tokens == nil then tokens = cap; ts = now end
     tokens = math.min(cap, tokens + math.max(0, now - ts) * rate)
-    if (kind == 'req' and tokens < 1) or (kind == 'tok' and tokens <= 0) then
+    if tokens < 1 then
       return {0, i, math.ceil((1 - tokens) / rate * 1000)}
     end
     level[i] = tokens

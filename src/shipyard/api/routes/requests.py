@@ -21,7 +21,7 @@ def _row(r: RequestRecord) -> dict[str, Any]:
         "latency_ms": round(r.latency_ms, 3), "ttft_ms": None if r.ttft_ms is None else round(r.ttft_ms, 3),
         "prompt_tokens": r.prompt_tokens, "completion_tokens": r.completion_tokens,
         "error_type": r.error_type, "error_message": r.error_message, "project_id": r.project_id,
-        "key_id": r.key_id, "extra": r.extra,
+        "key_id": r.key_id, "extra": r.extra, "cost": r.cost,
     }
 
 
