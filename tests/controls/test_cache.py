@@ -89,7 +89,7 @@ def test_semantic_hit_on_a_similar_prompt(controlled: ShipyardServer) -> None:
         "x-shipyard-cache"] == "miss"
 
 
-def test_cache_survives_a_restart(tmp_path) -> None:  # noqa: ANN001
+def test_cache_survives_a_restart(tmp_path) -> None:
     from tests.helpers import FakeUpstream
 
     upstream = FakeUpstream()
@@ -105,4 +105,24 @@ def test_cache_survives_a_restart(tmp_path) -> None:  # noqa: ANN001
         assert chat(srv.url, None, content=prompt).headers["x-shipyard-cache"] == "hit"
         srv.stop()
     finally:
+        upstream.stop()
+
+
+def test_redis_cache_is_shared_by_replicas(tmp_path, redis_prefix: str) -> None:  # noqa: ANN001
+    from tests.helpers import FakeUpstream
+
+    upstream = FakeUpstream()
+    config = {"include_bundled_models": False, "cache_enabled": True,
+              "models": [{"name": "a", "provider": "openai", "model": "m", "base_url": upstream.url + "/v1"}]}
+    env = {"SHIPYARD_REDIS_URL": "redis://127.0.0.1:6379/0", "SHIPYARD_REDIS_PREFIX": redis_prefix}
+    one = ShipyardServer(tmp_path / "one", config, env=env)
+    two = ShipyardServer(tmp_path / "two", config, env=env)
+    try:
+        prompt = f"shared {uuid.uuid4().hex}"
+        assert chat(one.url, None, content=prompt).headers["x-shipyard-cache"] == "miss"
+        hit = chat(two.url, None, content=prompt, stream=True)
+        assert hit.headers["x-shipyard-cache"] == "hit" and "Hello" in hit.text
+    finally:
+        one.stop()
+        two.stop()
         upstream.stop()

@@ -207,6 +207,7 @@ class RedisLimiter:
         self._admit = redis.register_script(_ADMIT)
         self._release = redis.register_script(_RELEASE)
         self._pending: set[asyncio.Task[Any]] = set()
+        self._queue: list[tuple[list[str], list[Any]]] = []
 
     async def admit(self, rules: list[Rule]) -> Verdict:
         args: list[Any] = [len(rules)]
@@ -218,18 +219,28 @@ class RedisLimiter:
         return Verdict(False, rules[int(result[1]) - 1], int(result[2]) / 1000.0, {})
 
     def release(self, rules: list[Rule], tokens: int) -> None:
+        """Queue the release; queued releases go to Redis together in one pipeline a few ms later."""
         keep = [r for r in rules if r.kind == CONC or (r.kind == TOK and tokens)]
         if not keep:
             return
         args: list[Any] = [tokens]
         for r in keep:
             args += [r.kind, r.capacity, r.rate]
-        task = asyncio.get_running_loop().create_task(self._run_release([self.prefix + r.key for r in keep], args))
+        self._queue.append(([self.prefix + r.key for r in keep], args))
+        if len(self._queue) == 1:
+            asyncio.get_running_loop().call_later(0.002, self._flush)
+
+    def _flush(self) -> None:
+        queue, self._queue = self._queue, []
+        task = asyncio.get_running_loop().create_task(self._run_release(queue))
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
 
-    async def _run_release(self, keys: list[str], args: list[Any]) -> None:
+    async def _run_release(self, queue: list[tuple[list[str], list[Any]]]) -> None:
         try:
-            await self._release(keys=keys, args=args)
+            pipe = self.redis.pipeline(transaction=False)
+            for keys, args in queue:
+                await self._release(keys=keys, args=args, client=pipe)
+            await pipe.execute()
         except Exception:
-            log.warning("could not release a rate-limit slot in Redis", exc_info=True)
+            log.warning("could not release %d rate-limit slots in Redis", len(queue), exc_info=True)
