@@ -108,7 +108,7 @@ def test_cache_survives_a_restart(tmp_path) -> None:
         upstream.stop()
 
 
-def test_redis_cache_is_shared_by_replicas(tmp_path, redis_prefix: str) -> None:  # noqa: ANN001
+def test_redis_cache_is_shared_by_replicas(tmp_path, redis_prefix: str) -> None:
     from tests.helpers import FakeUpstream
 
     upstream = FakeUpstream()
