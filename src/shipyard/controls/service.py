@@ -11,6 +11,8 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy.exc import IntegrityError
+
 from shipyard.controls.bus import ControlBus
 from shipyard.controls.cache import MemoryStore, RedisStore, SemanticIndex, SqliteStore
 from shipyard.controls.costs import PriceTable, Spend
@@ -43,7 +45,10 @@ class Controls:
         if self.started:
             return
         p, s = self.platform, self.settings
-        secret = await asyncio.to_thread(bootstrap, p)
+        try:
+            secret = await asyncio.to_thread(bootstrap, p)
+        except IntegrityError:  # another worker process bootstrapped at the same moment; its rows stand
+            secret = None
         self.keys = await asyncio.to_thread(KeyCache, p)
         p.services["keys"] = self.keys
         redis = self.bus.redis()
