@@ -57,11 +57,9 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
         url = request.getfixturevalue("pg_url")
     s = Store(url)
     if not s.is_sqlite:
-        from shipyard.store.tables import Base
-
         with s.engine.begin() as conn:  # a clean schema per test on the shared database
-            Base.metadata.drop_all(conn)
-            conn.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
+            conn.exec_driver_sql("DROP SCHEMA public CASCADE")
+            conn.exec_driver_sql("CREATE SCHEMA public")
     s.upgrade()
     yield s
     s.dispose()

@@ -97,6 +97,9 @@ class Settings(BaseSettings):
     writer_batch_size: int = 500
     writer_flush_interval: float = 0.2
 
+    # Store what went into and came out of each model call in its span (off: metadata only).
+    trace_content: bool = True
+
     log_level: str = "warning"
 
     # Fine-tuning (issue 9). The embedded worker trains inside `shipyard serve`; at scale turn it off and run
