@@ -91,6 +91,9 @@ def load_tokenizer(gguf: Path, cache_root: Path) -> Any:
 def load_model(gguf: Path, cache_root: Path, dtype: Any) -> tuple[Any, Any]:
     """(model, tokenizer) for training, from the dequantized cache when present."""
     from transformers import AutoModelForCausalLM
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # a worker's log is for events, not tqdm bars
 
     cached = _cache_dir(cache_root, gguf)
     tokenizer = load_tokenizer(gguf, cache_root)

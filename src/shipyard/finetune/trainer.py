@@ -124,7 +124,7 @@ def save_checkpoint(model: Any, optimizer: Any, scheduler: Any, step: int, path:
 
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(tmp)
+    model.save_pretrained(tmp, save_embedding_layers=False)
     torch.save({"step": step, "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()},
                tmp / "trainer_state.pt")
     shutil.rmtree(path, ignore_errors=True)
