@@ -34,7 +34,7 @@ def test_job_end_to_end_registers_a_served_model(ft_server: ShipyardServer, oai:
     assert job.trained_tokens and job.trained_tokens > 0 and job.finished_at
 
     events = all_events(oai, job.id)
-    steps = [e.data for e in events if e.type == "metrics" and e.data and "train_loss" in e.data and "total_steps" in e.data]
+    steps = [e.data for e in events if e.type == "metrics" and e.data and "total_steps" in e.data]
     assert [s["step"] for s in steps] == [1, 2, 3, 4, 5, 6]
     assert steps[-1]["train_loss"] < steps[0]["train_loss"]
     valid_losses = [e.data["valid_loss"] for e in events if e.data and e.data.get("valid_loss") is not None]
