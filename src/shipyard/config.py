@@ -147,6 +147,14 @@ class Settings(BaseSettings):
 
 def load_settings(config: Path | str | None = None, **overrides: Any) -> Settings:
     """Build settings, optionally from an explicit config file (the CLI's --config)."""
-    if config is not None:
-        os.environ["SHIPYARD_CONFIG"] = str(Path(config).expanduser())
-    return Settings(**overrides)
+    if config is None:
+        return Settings(**overrides)
+    previous = os.environ.get("SHIPYARD_CONFIG")
+    os.environ["SHIPYARD_CONFIG"] = str(Path(config).expanduser())
+    try:
+        return Settings(config=Path(config).expanduser(), **overrides)
+    finally:
+        if previous is None:
+            del os.environ["SHIPYARD_CONFIG"]
+        else:
+            os.environ["SHIPYARD_CONFIG"] = previous
