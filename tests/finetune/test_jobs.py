@@ -63,6 +63,12 @@ def test_job_end_to_end_registers_a_served_model(ft_server: ShipyardServer, oai:
     row = next(r for r in registered if r["name"] == job.fine_tuned_model)
     assert row["base_model"] == "smollm2" and Path(row["gguf_lora_path"]).exists() and row["active"]
 
+    # the dashboard charts the job's loss and shows the comparison with the base
+    page = httpx.get(f"{ft_server.url}/ui/finetune/{job.id}")
+    assert page.status_code == 200 and "<svg" in page.text and "validation loss" in page.text
+    assert "better" in page.text and job.fine_tuned_model in page.text
+    assert job.id in httpx.get(f"{ft_server.url}/ui/finetune").text
+
     # the CLI follows a finished job to its end and names the model
     run = subprocess.run([sys.executable, "-m", "shipyard.cli.main", "finetune", "follow", job.id, "--url",
                           ft_server.url], capture_output=True, text=True, timeout=120,

@@ -99,6 +99,8 @@ register_evaluator("builtin", builtin)
 
 def evaluate(ctx: EvalContext, names: list[str]) -> dict[str, Any]:
     """Run the chosen evaluators; one that fails is reported, never fatal to the job."""
+    if not names:
+        return {"results": [], "better": None, "summary": None, "skipped": True}
     results = []
     for name in names:
         fn = EVALUATORS.get(name)

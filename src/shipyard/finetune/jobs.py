@@ -55,7 +55,8 @@ def parse_hyperparameters(body: dict[str, Any]) -> dict[str, Any]:
         if value == "auto" or value is None:
             continue
         if key in ("lora_target_modules", "evaluators"):
-            if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
+            empty_ok = key == "evaluators"  # [] skips the evaluation
+            if not isinstance(value, list) or not (value or empty_ok) or not all(isinstance(v, str) for v in value):
                 raise InvalidRequest(f"{key} must be a non-empty list of names", param=param)
             out[key] = value
             continue

@@ -284,7 +284,7 @@ class JobRun:
         started = time.perf_counter()
         evaluation = evaluate(EvalContext(model, tokenizer, examples, split, device, hp.max_seq_length,
                                           self.settings.finetune_eval_max_items),
-                              list(job.hyperparameters.get("evaluators") or ["builtin"]))
+                              list(job.hyperparameters.get("evaluators", ["builtin"])))
         evaluation["seconds"] = round(time.perf_counter() - started, 2)
         metrics["evaluation"] = evaluation
         self.event(_verdict(evaluation), data=evaluation.get("summary"))
@@ -316,6 +316,8 @@ class JobRun:
 
 def _verdict(evaluation: dict[str, Any]) -> str:
     summary = evaluation.get("summary")
+    if evaluation.get("skipped"):
+        return "Evaluation skipped (no evaluators chosen)"
     if not summary:
         errors = "; ".join(r.get("error", "") for r in evaluation.get("results", []))
         return f"Evaluation failed: {errors}"
