@@ -123,6 +123,17 @@ class Settings(BaseSettings):
     breaker_failures: int = 5  # consecutive failures that open a deployment's circuit
     breaker_cooldown: float = 30.0  # seconds a tripped deployment rests before one trial request
 
+    # Fine-tuning (issue 9). The embedded worker trains inside `shipyard serve`; at scale turn it off and run
+    # `shipyard worker` on the machines with the GPUs (they share the database and `finetune_dir`).
+    finetune_embedded_worker: bool = True
+    finetune_dir: Path | None = None  # checkpoints and adapters; default <data_dir>/finetune
+    finetune_device: str | None = None  # cuda, cuda:1, mps or cpu; default: CUDA when available
+    finetune_lease_seconds: float = 60.0  # a job whose worker stopped heartbeating this long is taken up again
+    finetune_poll_interval: float = 2.0
+    finetune_max_file_bytes: int = 200 * 1024 * 1024
+    finetune_eval_max_items: int = 50
+    finetune_model_sync_interval: float = 5.0  # how often a server picks up models registered by other workers
+
     @classmethod
     def settings_customise_sources(
         cls,
