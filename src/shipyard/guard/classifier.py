@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import threading
+from collections import OrderedDict
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -36,11 +37,15 @@ def vectorizers() -> tuple[Any, Any]:
     return word, char
 
 
-def featurize(texts: list[str]) -> Any:
+def featurize(texts: list[str], char: bool = False) -> Any:
+    """Hashed word 1-2 grams, plus character 4-grams when `char` (about twice the cost)."""
+    word, chars = _vectorizers()
+    x = word.transform(texts)
+    if not char:
+        return x
     from scipy.sparse import hstack
 
-    word, char = _vectorizers()
-    return hstack([word.transform(texts), char.transform(texts)], format="csr")
+    return hstack([x, chars.transform(texts)], format="csr")
 
 
 @cache
@@ -74,25 +79,28 @@ def windows(text: str, size: int = WINDOW_CHARS) -> list[str]:
 class Classifier:
     """Sparse logistic-regression heads; `score(texts)` gives each head's probability per text."""
 
-    def __init__(self, heads: dict[str, tuple[np.ndarray, float]], meta: dict[str, Any] | None = None) -> None:
+    def __init__(self, heads: dict[str, tuple[np.ndarray, float]], char: bool = False) -> None:
         self.heads = heads  # name -> (dense weight vector, bias)
-        self.meta = meta or {}
+        self.char = char
+        # Features of recent inputs: the injection and toxicity scanners of one call share them.
+        self._recent: OrderedDict[tuple[str, ...], Any] = OrderedDict()
 
     @classmethod
     def load(cls, path: Path = MODEL_PATH) -> Classifier:
         if not path.exists():
             raise FileNotFoundError(f"{path} is missing: run `python -m shipyard.guard.train` to build it")
         data = np.load(path, allow_pickle=False)
-        size = WORD_FEATURES + CHAR_FEATURES
+        char = bool(data["char"]) if "char" in data else True
+        size = WORD_FEATURES + (CHAR_FEATURES if char else 0)
         heads: dict[str, tuple[np.ndarray, float]] = {}
         for name in [str(n) for n in data["heads"]]:
             weights = np.zeros(size, dtype=np.float32)
             weights[data[f"{name}_idx"]] = data[f"{name}_val"].astype(np.float32)
             heads[name] = (weights, float(data[f"{name}_bias"]))
-        return cls(heads)
+        return cls(heads, char)
 
     def save(self, path: Path = MODEL_PATH) -> None:
-        arrays: dict[str, Any] = {"heads": np.array(list(self.heads))}
+        arrays: dict[str, Any] = {"heads": np.array(list(self.heads)), "char": np.array(self.char)}
         for name, (weights, bias) in self.heads.items():
             nz = np.flatnonzero(np.abs(weights) > 1e-4)
             arrays[f"{name}_idx"] = nz.astype(np.int32)
@@ -100,8 +108,21 @@ class Classifier:
             arrays[f"{name}_bias"] = np.array(bias)
         np.savez_compressed(path, **arrays)
 
+    def features(self, texts: list[str]) -> Any:
+        key = tuple(texts)
+        x = self._recent.get(key)
+        if x is None:
+            x = featurize(texts, self.char)
+            self._recent[key] = x
+            while len(self._recent) > 32:
+                try:
+                    self._recent.popitem(last=False)
+                except KeyError:  # another thread emptied it first
+                    break
+        return x
+
     def score(self, texts: list[str], heads: tuple[str, ...] | None = None) -> dict[str, np.ndarray]:
-        x = featurize(texts)
+        x = self.features(texts)
         out = {}
         for name in heads or tuple(self.heads):
             weights, bias = self.heads[name]

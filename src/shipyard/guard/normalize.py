@@ -19,6 +19,7 @@ import html
 import re
 import unicodedata
 from dataclasses import dataclass
+from functools import lru_cache
 from urllib.parse import unquote
 
 # Look-alikes that NFKD does not fold: Cyrillic, Greek, and a few symbols, to their Latin twins.
@@ -86,6 +87,7 @@ def _despace(m: re.Match[str]) -> str:
     return _SPACED_JOIN.sub("", m.group()) + " "
 
 
+@lru_cache(maxsize=512)
 def normalize(text: str) -> str:
     """The view detection runs on: folded, letter-spacing joined, leetspeak undone, spaces squeezed."""
     out = fold(text)
@@ -95,7 +97,7 @@ def normalize(text: str) -> str:
     return _WS.sub(" ", out)
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, frozen=True)
 class View:
     text: str  # normalized
     origin: str  # plain | base64 | hex | url | html | rot13 | reversed | unicode_tags
@@ -109,7 +111,8 @@ _PCT = re.compile(r"%[0-9A-Fa-f]{2}")
 _ENTITY = re.compile(r"&#x?[0-9A-Fa-f]+;|&[a-z]+;")
 _TAGS = re.compile("[\U000e0020-\U000e007e]+")
 _HINT_ROT = re.compile(r"rot[\s\-_]?13|caesar|rotate")
-_HINT_REV = re.compile(r"revers|backward|right to left|mirror")
+_HINT_REV = re.compile(r"backwards?|right to left|mirror(?:ed)? text|(?:in|read|written|write|spelled) (?:it |this )?"
+                       r"(?:in )?reverse(?:d)?(?: order)?\b(?! a| the| proxy| engineer)")
 
 
 def _printable(raw: bytes) -> str | None:
@@ -136,7 +139,15 @@ def _b64(token: str) -> str | None:
 
 
 def views(text: str, max_decoded: int = 8) -> list[View]:
-    """The normalized text, then one view per decoded payload (capped, so a huge prompt stays cheap)."""
+    """The normalized text, then one view per decoded payload (capped, so a huge prompt stays cheap).
+
+    Cached: the scanners of one call (and the input and output guard of a stream) ask for the same
+    text more than once."""
+    return list(_views(text, max_decoded))
+
+
+@lru_cache(maxsize=256)
+def _views(text: str, max_decoded: int) -> tuple[View, ...]:
     out = [View(normalize(text), "plain", 0, len(text))]
     folded_lower = fold(text)
     decoded = 0
@@ -168,4 +179,4 @@ def views(text: str, max_decoded: int = 8) -> list[View]:
         out.append(View(normalize(codecs.decode(text, "rot13")), "rot13", 0, len(text)))
     if _HINT_REV.search(folded_lower):
         out.append(View(normalize(text[::-1]), "reversed", 0, len(text)))
-    return out
+    return tuple(out)

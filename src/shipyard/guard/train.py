@@ -67,6 +67,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rebuild-corpus", action="store_true", help="regenerate train.jsonl and eval.jsonl first")
     parser.add_argument("--c", type=float, nargs="*", default=[1.0, 4.0, 16.0], help="regularization grid")
+    parser.add_argument("--char", action="store_true", help="add character 4-grams (about 2x slower to score)")
     args = parser.parse_args()
     if args.rebuild_corpus:
         corpus.main()
@@ -75,14 +76,14 @@ def main() -> None:
     for head, scanner in (("injection", "prompt_injection"), ("toxicity", "toxicity")):
         started = time.perf_counter()
         texts, y, groups = dataset(rows, scanner)
-        x = classifier.featurize(texts)
+        x = classifier.featurize(texts, args.char)
         scores = {c: cross_validate(x, y, groups, c) for c in args.c}
         best = max(scores, key=lambda c: scores[c]["f1"] - 2 * scores[c]["fpr"])
         heads[head] = fit(x, y, best)
         print(f"{head}: {len(texts)} windows ({int(y.sum())} positive); 5-fold CV on train: " +
               ", ".join(f"C={c}: F1 {s['f1']:.3f} FPR {s['fpr']:.3f}" for c, s in scores.items()) +
               f"; chose C={best} ({time.perf_counter() - started:.1f}s)")
-    classifier.Classifier(heads).save()
+    classifier.Classifier(heads, args.char).save()
     print(f"wrote {classifier.MODEL_PATH} ({classifier.MODEL_PATH.stat().st_size // 1024} KiB)")
 
 
