@@ -99,6 +99,11 @@ class Settings(BaseSettings):
 
     log_level: str = "warning"
 
+    # Guardrails: scan model input and output in the gateway (policies per project/key/model in the DB).
+    guard_enabled: bool = True
+    guard_redact_storage: bool = False  # mask PII and secrets in what Shipyard stores (records, traces)
+    guard_policy_refresh: float = 10.0  # seconds between policy reloads (other workers' edits)
+
     @classmethod
     def settings_customise_sources(
         cls,

@@ -42,4 +42,10 @@ class Stage:
 StageFactory = Callable[["Platform"], Stage | None]
 
 # Pipeline order: auth -> limits -> guard(in) -> cache -> [provider] -> guard(out) -> meter + trace.
-STAGES: list[StageFactory] = []
+def _guard(platform: Platform) -> Stage | None:
+    from shipyard.gateway.guard import guard_stage
+
+    return guard_stage(platform)
+
+
+STAGES: list[StageFactory] = [_guard]

@@ -94,3 +94,43 @@ def run(rows: list[dict[str, Any]] | None = None, ablations: bool = True) -> lis
         score.seconds = time.perf_counter() - started
         scores.append(score)
     return scores
+
+
+def sample_prompt(tokens: int = 1000, seed: int = 0) -> str:
+    """A benign prompt of about `tokens` tokens (4 characters each), with an e-mail and a phone number in it."""
+    import random
+
+    from shipyard.guard.data import eval_phrases as p
+
+    rng = random.Random(seed)
+    parts: list[str] = []
+    while sum(len(x) for x in parts) < tokens * 4:
+        parts.append(rng.choice(p.DOCS + p.BENIGN_TASKS))
+        if len(parts) == 20:
+            parts.append("Reach me at jane.roe@example.com or +1 415-555-0134 if anything is unclear.")
+    return " ".join(parts)[: tokens * 4]
+
+
+def latency(runs: int = 300, tokens: int = 1000) -> dict[str, float]:
+    """All input scanners (injection, PII, secrets, toxicity, banned topics) on a ~1,000-token prompt.
+
+    A fresh text every run (a counter appended), so no cache makes later runs look faster than a
+    real stream of distinct prompts would."""
+    from shipyard.guard.engine import check_messages
+    from shipyard.guard.policy import build
+    from shipyard.guard.pseudonym import Vault
+
+    policy = build({"input": {"pii": {"action": "pseudonymize"}, "toxicity": {"action": "block"},
+                              "banned_topics": {"action": "block"}}})
+    base = sample_prompt(tokens)
+    for i in range(10):
+        check_messages([{"role": "user", "content": f"{base} {i}"}], policy, Vault())
+    times = []
+    for i in range(runs):
+        messages = [{"role": "user", "content": f"{base} #{i}"}]
+        started = time.perf_counter()
+        check_messages(messages, policy, Vault())
+        times.append((time.perf_counter() - started) * 1000)
+    times.sort()
+    return {"tokens": tokens, "runs": runs, "p50": times[len(times) // 2], "p99": times[int(len(times) * 0.99)],
+            "mean": sum(times) / len(times)}

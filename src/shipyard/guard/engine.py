@@ -70,14 +70,14 @@ def _applies(rule: Rule, ctx: ScanContext) -> bool:
 
 
 def scan_text(text: str, policy: Policy | None = None, ctx: ScanContext | None = None, vault: Vault | None = None,
-              where: str = "text", result: GuardResult | None = None) -> GuardResult:
+              where: str = "text", result: GuardResult | None = None, skip: tuple[str, ...] = ()) -> GuardResult:
     """Scan one text under a policy; `result.text` is the text with redactions applied."""
     policy = policy or default_policy()
     ctx = ctx or ScanContext()
     result = result or GuardResult(ctx.direction)
     redactions: list[tuple[Match, str]] = []
     for name, rule in policy.active(ctx.direction):
-        if not _applies(rule, ctx):
+        if name in skip or not _applies(rule, ctx):
             continue
         verdict = get_scanner(name, rule.options, rule.threshold).scan(text, ctx)
         action = rule.action if verdict.triggered else "pass"

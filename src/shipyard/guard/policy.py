@@ -98,6 +98,8 @@ def build(*layers: dict[str, Any] | None, defaults: bool = True) -> Policy:
     config: dict[str, Any] = copy.deepcopy(DEFAULT_CONFIG) if defaults else {}
     for layer in layers:
         config = merge(config, layer)
+    if config.get("canary") and "system_prompt_leak" not in config.get("output", {}):
+        config.setdefault("output", {})["system_prompt_leak"] = {"enabled": True, "action": "block"}
     try:
         return Policy.model_validate(config).check()
     except ValidationError as exc:
