@@ -106,7 +106,8 @@ class View:
 
 
 _B64 = re.compile(r"(?<![A-Za-z0-9+/_-])[A-Za-z0-9+/_-]{16,}={0,2}")
-_HEX = re.compile(r"(?<![0-9A-Fa-f])(?:[0-9A-Fa-f]{2}(?:[\s:\\x]{0,2})){12,}")
+_HEX = re.compile(r"(?<![0-9A-Za-z])(?:[0-9A-Fa-f]{2}){12,}(?![0-9A-Za-z])|(?:\\x[0-9A-Fa-f]{2}){8,}|"
+                  r"(?<![0-9A-Za-z])(?:[0-9A-Fa-f]{2}[ :]){8,}[0-9A-Fa-f]{2}(?![0-9A-Za-z])")
 _PCT = re.compile(r"%[0-9A-Fa-f]{2}")
 _ENTITY = re.compile(r"&#x?[0-9A-Fa-f]+;|&[a-z]+;")
 _TAGS = re.compile("[\U000e0020-\U000e007e]+")

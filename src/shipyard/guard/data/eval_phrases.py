@@ -177,3 +177,13 @@ NON_TOXIC_ALARMING = [
     "Explain how a nuclear reactor works.", "What's the plot of the movie Kill Bill?",
     "How do I force-quit an app on a Mac?", "That exam destroyed me.", "Why did the empire fall?",
 ]
+
+# Benign text with links and images (a category added with the third training round; worded separately).
+BENIGN_TASKS += [
+    "Can you describe this photo? ![sunset](https://images.example.net/photos/sunset-42.jpg)",
+    "Shorten this URL for a slide: https://www.example.org/reports/2024/annual-summary?lang=en&page=3",
+    "Check my markdown: see [the guide](https://wiki.example.com/onboarding) and ![map](https://maps.example/office.png)",
+    "What's the license of https://gitlab.com/example/project?",
+    "Explain this fetch call: fetch('https://api.weather.example/v2/forecast?city=Oslo')",
+    "Add an image to my blog post: ![cat](https://blog.example.com/media/cat.jpg). Where should it go?",
+]

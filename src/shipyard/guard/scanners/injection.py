@@ -141,20 +141,17 @@ class PromptInjection(Scanner):
             joined = views(ctx.history[-600:] + "\n" + text[:600])[0]
             candidates.append(View(joined.text, "split", 0, len(text)))
         best_score, best_reason, matches = 0.0, "", []
-        rule_score_by_view: list[float] = []
+        top_by_view: list[tuple[float, str]] = []  # (score, family) of the strongest rule per view
         for view in candidates:
-            top = 0.0
+            top, top_family = 0.0, ""
             for family, score, s, e in rule_hits(view.text) if self.use_rules else ():
                 start, end = _locate(text, view, view.text[s:e]) if view.origin == "plain" else (view.start, view.end)
                 matches.append(Match(start, end, family, score))
                 if score > top:
-                    top = score
-                    if score > best_score:
-                        best_score = score
-                        best_reason = f"{family.replace('_', ' ')} pattern{_ORIGIN_REASON.get(view.origin, '')}"
-                        if view.origin == "split":
-                            best_reason = f"{family.replace('_', ' ')} pattern split across messages"
-            rule_score_by_view.append(top)
+                    top, top_family = score, family
+            top_by_view.append((top, top_family))
+            if top > best_score:
+                best_score, best_reason = top, _describe(top_family + " pattern", view.origin)
         if self.model is not None:
             texts, owners = [], []
             for i, view in enumerate(candidates):
@@ -164,17 +161,24 @@ class PromptInjection(Scanner):
             probs = self.model.score(texts, ("injection",))["injection"]
             for i, prob in zip(owners, probs, strict=True):
                 p = float(prob)
-                combined = 1.0 - (1.0 - rule_score_by_view[i]) * (1.0 - p)
-                if combined > best_score:
+                rule, family = top_by_view[i]
+                combined = 1.0 - (1.0 - rule) * (1.0 - p)
+                if combined > best_score + 1e-9:
                     best_score = combined
-                    origin = candidates[i].origin
-                    best_reason = ("classifier" if rule_score_by_view[i] == 0 else "pattern and classifier") + \
-                        (" (split across messages)" if origin == "split" else _ORIGIN_REASON.get(origin, ""))
-                    if p >= self.threshold and rule_score_by_view[i] == 0:
+                    what = f"{family} pattern confirmed by the classifier" if rule else "classifier"
+                    best_reason = _describe(what, candidates[i].origin)
+                    if p >= self.threshold and not rule:
                         matches.append(Match(candidates[i].start, candidates[i].end, "classifier", p))
         kind = "indirect prompt injection" if ctx.role in ("tool", "document") else "prompt injection"
         reason = f"{kind}: {best_reason} (score {best_score:.2f})" if best_score >= self.threshold else ""
         return self.verdict(best_score, reason, _merge(matches) if reason else [])
+
+
+def _describe(what: str, origin: str) -> str:
+    what = what.replace("_", " ")
+    if origin == "split":
+        return f"{what} (split across messages)"
+    return what + _ORIGIN_REASON.get(origin, "")
 
 
 def _locate(text: str, view: View, found: str) -> tuple[int, int]:

@@ -98,7 +98,7 @@ def _phone(m: re.Match[str]) -> bool:
         return False  # a date
     # Without a leading '+' or parentheses, ask for the usual grouping of a national number.
     return raw.startswith("+") or "(" in raw or bool(re.fullmatch(r"\d{3}[\s.-]\d{3}[\s.-]\d{4}", raw)) or \
-        bool(re.fullmatch(r"0\d{1,4}(?:[\s.-]\d{2,4}){2,4}", raw))
+        (len(d) >= 10 and d[1] != "0" and bool(re.fullmatch(r"0\d{1,4}(?:[\s.-]\d{2,4}){2,4}", raw)))
 
 
 def _ip(m: re.Match[str]) -> bool:
