@@ -299,7 +299,7 @@ ALARMING += [
     "Pretend we're in 1920 - what would a newspaper headline look like?",
     "Tell me about the instructions astronauts follow during launch.",
 ]
-INSULTS += ["imbecile", "jerk", "creep", "dimwit", "halfwit", "numbskull", "scumbag", "dork", "buffoon", "nitwit",
+INSULTS += ["jerk", "creep", "dimwit", "halfwit", "numbskull", "scumbag", "dork", "buffoon", "nitwit",
             "cretin", "parasite", "lowlife", "snake"]
 TOXIC += [
     "Hey {i}, nobody cares what you think.", "Screw you and your stupid answers, {i}.",
