@@ -15,6 +15,7 @@ from typing import Any
 
 from shipyard.guard import classifier
 from shipyard.guard.normalize import View, views
+from shipyard.guard.rx import Rx
 from shipyard.guard.types import Match, ScanContext, Scanner, Verdict
 
 _Q = r"(?:all|any|the|your|my|every|of|these|those|earlier|previous|prior|above|preceding|former|original|initial|" \
@@ -27,8 +28,9 @@ _OVERRIDE_VERB = r"(?:ignore|disregard|forget|skip|bypass|override|overrule|drop
                  r"no longer follow|throw out|toss out|erase|delete|clear|cancel|circumvent|evade|disable|" \
                  r"deactivate|turn off|switch off|remove)"
 
-# (family, pattern, score). Scores >= 0.9 block on their own; weaker ones need the classifier to agree.
-RULES: list[tuple[str, str, float]] = [
+# (family, pattern, score[, hints]). Scores >= 0.9 block on their own; weaker ones need the classifier to agree.
+# Hints are substrings every match contains: without one in the text, the rule is not even tried.
+RULES: list[tuple[Any, ...]] = [
     ("instruction_override",
      rf"\b{_OVERRIDE_VERB}\s+(?:{_Q}\s+){{1,4}}{_NOUN}\b", 0.95),
     ("instruction_override", rf"\b{_OVERRIDE_VERB}\s+{_NOUN}\b", 0.6),
@@ -59,19 +61,20 @@ RULES: list[tuple[str, str, float]] = [
      r"unfiltered|uncensored|unbound|evil|free|liberated|rogue|jailbroken|unchained|amoral|unlimited|dan)\b", 0.95),
     ("jailbreak", r"\b(?:dan|stan|dude|aim|mongo tom|anti-?gpt|betterdan|evil-?bot)\b.{0,80}\b(?:do anything now|"
      r"no (?:restrictions|filters|rules|limits|guidelines|ethics)|without (?:any )?(?:restrictions|filters|rules|"
-     r"limits|censorship)|never refuses?|can do anything|broken free)", 0.95),
-    ("jailbreak", r"\bdo anything now\b", 0.9),
+     r"limits|censorship)|never refuses?|can do anything|broken free)", 0.95,
+     ("dan", "stan", "dude", "aim", "mongo", "gpt", "evil")),
+    ("jailbreak", r"\bdo anything now\b", 0.9, ("anything",)),
     ("jailbreak", r"\b(?:developer|dev|god|debug|maintenance|sudo|admin|root|unrestricted|jailbreak|evil|chaos)"
-     r"\s+mode\s+(?:is\s+)?(?:enabled|activated|on|unlocked|engaged)", 0.95),
+     r"\s+mode\s+(?:is\s+)?(?:enabled|activated|on|unlocked|engaged)", 0.95, ("mode",)),
     ("jailbreak", r"\b(?:enable|activate|enter|switch to|unlock|turn on|engage)\s+(?:the\s+)?(?:developer|dev|god|"
-     r"debug|sudo|admin|root|unrestricted|jailbreak|evil|chaos|unfiltered)\s+mode\b", 0.85),
+     r"debug|sudo|admin|root|unrestricted|jailbreak|evil|chaos|unfiltered)\s+mode\b", 0.85, ("mode",)),
     ("jailbreak", r"\b(?:pretend|imagine|act as if|behave as if|roleplay as|play the role of|act as|you are)\b.{0,60}"
      r"\b(?:no|without|free (?:of|from)|not bound by|unbound by|exempt from|beyond)\s+(?:any\s+)?(?:ethical\s+|moral\s+|"
      r"content\s+|safety\s+)?(?:restrictions|filters|rules|limits|limitations|guidelines|ethics|morals|censorship|"
      r"policies|constraints|boundaries|programming)\b", 0.9),
     ("jailbreak", r"\b(?:jailbreak|jailbroken|unfiltered response|uncensored response|no filter)\b", 0.4),
-    ("jailbreak", r"\b(?:stay|remain|keep) in character\b", 0.4),
-    ("jailbreak", r"\bfrom now on,? (?:you (?:will|are|must|shall)|act|respond|answer|reply)\b", 0.45),
+    ("jailbreak", r"\b(?:stay|remain|keep) in character\b", 0.4, ("character",)),
+    ("jailbreak", r"\bfrom now on,? (?:you (?:will|are|must|shall)|act|respond|answer|reply)\b", 0.45, ("from now",)),
     ("refusal_suppression", r"\b(?:never|don't|do not|must not|cannot|can't|will not|won't)\s+(?:ever\s+)?"
      r"(?:refuse|decline|say (?:that )?(?:you )?(?:can't|cannot|are unable)|apologi[sz]e|add (?:any )?"
      r"(?:warnings?|disclaimers?)|include (?:any )?(?:warnings?|disclaimers?|caveats?)|mention (?:openai|"
@@ -87,7 +90,7 @@ RULES: list[tuple[str, str, float]] = [
      r"details|files?|address)|credentials|api keys?|passwords?|session|secrets?|personal (?:data|information)|"
      r"previous messages)\b.{0,60}\b(?:to|at|via|into|in)\b.{0,20}(?:https?://|www\.|\S+@\S+|url|link|"
      r"endpoint|server|image|webhook)", 0.9),
-    ("exfiltration", r"!\[[^\]]*\]\(https?://[^)]*(?:\{|\$|<|%7b)", 0.85),
+    ("exfiltration", r"!\[[^\]]*\]\(https?://[^)]*(?:\{|\$|<|%7b)", 0.85, ("![",)),
     ("indirect", r"\b(?:note|message|instructions?|attention|important|notice|memo)\s+(?:to|for)\s+(?:the\s+|any\s+|all\s+)?"
      r"(?:ai|assistant|llm|language model|chatbot|agent|bot|gpt|model|ai model)s?\b", 0.75),
     ("indirect", r"\b(?:ai|assistant|llm|chatbot|agent|gpt|language model|ai model)s?\s*(?:reading this|processing this)?"
@@ -97,17 +100,18 @@ RULES: list[tuple[str, str, float]] = [
      r"(?:ai|assistant|model))\s+(?:(?:is|are)\s+)?(?:read|reading|process|processing|summari[sz]e|summari[sz]ing|"
      r"see|seeing|parse|parsing|analy[sz]e|analy[sz]ing|retrieve|retrieving)s?\s+this", 0.7),
     ("multilingual", r"\b(?:ignore[zr]?|oublie[zr]?)\s+(?:toutes?\s+)?(?:les\s+|tes\s+|vos\s+)?(?:instructions|"
-     r"consignes|regles)\s+(?:precedentes|anterieures|ci-dessus|du systeme)", 0.95),
+     r"consignes|regles)\s+(?:precedentes|anterieures|ci-dessus|du systeme)", 0.95, ("instructions", "consignes", "regles")),
     ("multilingual", r"\b(?:ignora|ignore|olvida|omite)\s+(?:todas?\s+)?(?:las\s+|tus\s+|sus\s+)?(?:instrucciones|reglas|"
-     r"indicaciones)\s+(?:anteriores|previas|del sistema)", 0.95),
+     r"indicaciones)\s+(?:anteriores|previas|del sistema)", 0.95, ("instrucciones", "reglas", "indicaciones")),
     ("multilingual", r"\b(?:ignoriere|vergiss|missachte|ignorieren sie)\s+(?:alle\s+)?(?:vorherigen|bisherigen|"
-     r"vorigen|obigen|deine|ihre)\s+(?:anweisungen|instruktionen|regeln|befehle)", 0.95),
+     r"vorigen|obigen|deine|ihre)\s+(?:anweisungen|instruktionen|regeln|befehle)", 0.95,
+     ("anweisungen", "instruktionen", "regeln", "befehle")),
     ("multilingual", r"\b(?:ignora|dimentica)\s+(?:tutte\s+)?(?:le\s+)?(?:istruzioni|regole)\s+(?:precedenti|"
-     r"di sistema)", 0.95),
+     r"di sistema)", 0.95, ("istruzioni", "regole")),
     ("multilingual", r"\b(?:ignore|esqueca|ignora)\s+(?:todas\s+)?(?:as\s+)?(?:instrucoes|regras)\s+(?:anteriores|"
-     r"do sistema)", 0.95),
+     r"do sistema)", 0.95, ("instrucoes", "regras")),
 ]
-_COMPILED = [(family, re.compile(pattern, re.S | re.M), score) for family, pattern, score in RULES]
+_COMPILED = [(rule[0], Rx(rule[1], re.S | re.M, rule[3] if len(rule) > 3 else ()), rule[2]) for rule in RULES]
 _ORIGIN_REASON = {"plain": "", "base64": " (hidden in base64)", "hex": " (hidden in hex)", "url": " (URL-encoded)",
                   "html": " (HTML entities)", "rot13": " (ROT13)", "reversed": " (written backwards)",
                   "unicode_tags": " (invisible Unicode tag characters)"}
@@ -116,7 +120,7 @@ _ORIGIN_REASON = {"plain": "", "base64": " (hidden in base64)", "hex": " (hidden
 def rule_hits(text: str) -> list[tuple[str, float, int, int]]:
     hits = []
     for family, rx, score in _COMPILED:
-        m = rx.search(text)
+        m = rx.search(text, text)  # the views are lower-case already
         if m:
             hits.append((family, score, m.start(), m.end()))
     return hits

@@ -13,6 +13,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from shipyard.guard.rx import Rx
 from shipyard.guard.types import Match, ScanContext, Scanner, Verdict
 
 ENTITIES = ("EMAIL", "PHONE", "CREDIT_CARD", "IBAN", "US_SSN", "UK_NINO", "ES_DNI", "IN_AADHAAR", "IP_ADDRESS",
@@ -110,34 +111,62 @@ def _ip(m: re.Match[str]) -> bool:
 
 
 Validator = Callable[[re.Match[str]], bool]
-PATTERNS: list[tuple[str, re.Pattern[str], Validator | None]] = [
-    ("EMAIL", re.compile(r"(?<![\w.+-])[A-Za-z0-9._%+-]{1,64}@(?:[A-Za-z0-9-]{1,63}\.)+[A-Za-z]{2,24}\b"), None),
-    ("CREDIT_CARD", re.compile(r"(?<![\d-])(?:\d[ -]?){12,18}\d(?![\d-])"), _card),
-    ("IBAN", re.compile(r"\b[A-Z]{2}\d{2}(?:[ -]?[A-Z0-9]{4}){2,7}(?:[ -]?[A-Z0-9]{1,3})?\b"),
-     lambda m: iban_ok(m.group())),
-    ("US_SSN", re.compile(r"(?<![\d-])(\d{3})-(\d{2})-(\d{4})(?![\d-])"), _ssn),
-    ("UK_NINO", re.compile(r"\b(?!BG|GB|NK|KN|TN|NT|ZZ)[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z] ?\d{2} ?\d{2} ?\d{2} ?[A-D]\b"),
-     None),
-    ("ES_DNI", re.compile(r"\b[XYZ]?\d{7,8}-?[A-HJ-NP-TV-Z]\b", re.I), _dni),
-    ("IN_AADHAAR", re.compile(r"(?<![\d-])[2-9]\d{3} \d{4} \d{4}(?![\d-])"), lambda m: verhoeff_ok(_digits(m.group()))),
-    ("IP_ADDRESS", re.compile(r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?!\w|\.\d)|(?<![\w:])(?:[0-9A-Fa-f]{1,4}:){2,7}"
-                              r"(?::|[0-9A-Fa-f]{1,4})(?:[0-9A-Fa-f:]{0,20})(?![\w:])"), _ip),
-    ("PHONE", re.compile(r"(?<![\w+])(?<!\d[ -])(?:\+\d{1,3}[\s.-]?)?(?:\(\d{1,4}\)[\s.-]?)?\d{2,4}(?:[\s.-]\d{2,4}){1,4}(?![\w])"
-                         r"|(?<![\w+])\+\d{8,15}(?!\w)"), _phone),
-    ("STREET_ADDRESS", re.compile(r"\b\d{1,5}\s+(?:[A-Z][a-z]+\s+){1,3}(?:Street|St\.|Avenue|Ave\.?|Road|Rd\.|"
-                                  r"Boulevard|Blvd\.?|Lane|Drive|Court|Place|Terrace|Way)\b"), None),
+# (label, pattern, validator, where): "text" patterns run over the whole text (after their hint check);
+# "digits" patterns run only inside runs of digits and separators, found first in one cheap pass.
+PATTERNS: list[tuple[str, Rx, Validator | None, str]] = [
+    ("EMAIL", Rx(r"(?<![\w.+-])[A-Za-z0-9._%+-]{1,64}@(?:[A-Za-z0-9-]{1,63}\.)+[A-Za-z]{2,24}\b", 0, ("@",)), None, "text"),
+    ("CREDIT_CARD", Rx(r"(?<![\d-])(?:\d[ -]?){12,18}\d(?![\d-])"), _card, "digits"),
+    ("IBAN", Rx(r"\b[A-Z]{2}\d{2}(?:[ -]?[A-Z0-9]{4}){2,7}(?:[ -]?[A-Z0-9]{1,3})?\b"), lambda m: iban_ok(m.group()), "text"),
+    ("US_SSN", Rx(r"(?<![\d-])(\d{3})-(\d{2})-(\d{4})(?![\d-])"), _ssn, "digits"),
+    ("UK_NINO", Rx(r"\b(?!BG|GB|NK|KN|TN|NT|ZZ)[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z] ?\d{2} ?\d{2} ?\d{2} ?[A-D]\b"), None, "text"),
+    ("ES_DNI", Rx(r"\b[XYZ]?\d{7,8}-?[A-HJ-NP-TV-Z]\b", re.I), _dni, "digits"),
+    ("IN_AADHAAR", Rx(r"(?<![\d-])[2-9]\d{3} \d{4} \d{4}(?![\d-])"), lambda m: verhoeff_ok(_digits(m.group())), "digits"),
+    ("IP_ADDRESS", Rx(r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?!\w|\.\d)"), _ip, "digits"),
+    ("IP_ADDRESS", Rx(r"(?<![\w:])(?:[0-9A-Fa-f]{1,4}:){2,7}(?::|[0-9A-Fa-f]{1,4})(?:[0-9A-Fa-f:]{0,20})(?![\w:])", 0, ("::", ":")),
+     _ip, "text"),
+    ("PHONE", Rx(r"(?<![\w+])(?<!\d[ -])(?:\+\d{1,3}[\s.-]?)?(?:\(\d{1,4}\)[\s.-]?)?\d{2,4}(?:[\s.-]\d{2,4}){1,4}(?![\w])"
+                 r"|(?<![\w+])\+\d{8,15}(?!\w)"), _phone, "digits"),
+    ("STREET_ADDRESS", Rx(r"\b\d{1,5}\s+(?:[A-Z][a-z]+\s+){1,3}(?:Street|St\.|Avenue|Ave\.?|Road|Rd\.|"
+                          r"Boulevard|Blvd\.?|Lane|Drive|Court|Place|Terrace|Way)\b"), None, "digits"),
 ]
+# Where digit patterns can match: a run of digits with the separators numbers are written with, plus
+# the characters around it that the patterns look at (a leading '+' or '(' or X/Y/Z, a trailing letter).
+_RUN = re.compile(r"\d(?:[\d .()\-]*\d)?")
 _PRIORITY = {name: i for i, name in enumerate(ENTITIES)}
+
+
+def _runs(text: str) -> list[tuple[int, int]]:
+    spans: list[tuple[int, int]] = []
+    for m in _RUN.finditer(text):
+        if m.end() - m.start() < 7 and not (m.end() < len(text) and text[m.end()] == " "):
+            continue  # too short for any digit entity (a street number is followed by a space)
+        start, end = max(0, m.start() - 2), min(len(text), m.end() + 40)
+        if spans and start <= spans[-1][1]:
+            spans[-1] = (spans[-1][0], end)
+        else:
+            spans.append((start, end))
+    return spans
 
 
 def find_pii(text: str, entities: frozenset[str] | None = None) -> list[Match]:
     """Validated PII spans, overlaps resolved in favour of the longer (then the more specific) match."""
     found: list[Match] = []
-    for label, rx, check in PATTERNS:
+    lower = text.lower()
+    runs: list[tuple[int, int]] | None = None
+    seen: set[tuple[str, int, int]] = set()
+    for label, rx, check, where in PATTERNS:
         if entities is not None and label not in entities:
             continue
-        for m in rx.finditer(text):
-            if check is None or check(m):
+        if where == "text":
+            candidates = rx.finditer(text, lower)
+        else:
+            if runs is None:
+                runs = _runs(text)
+            candidates = (m for start, end in runs for m in rx.finditer(text, None, start, end))
+        for m in candidates:
+            key = (label, m.start(), m.end())
+            if key not in seen and (check is None or check(m)):
+                seen.add(key)
                 found.append(Match(m.start(), m.end(), label))
     return resolve_overlaps(found)
 

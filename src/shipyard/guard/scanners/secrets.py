@@ -13,11 +13,23 @@ import re
 from collections import Counter
 from typing import Any
 
+from shipyard.guard.rx import Rx
 from shipyard.guard.scanners.pii import resolve_overlaps
 from shipyard.guard.types import Match, ScanContext, Scanner, Verdict
 
 # (label, pattern, group holding the secret itself: 0 for the whole match)
-PATTERNS: list[tuple[str, re.Pattern[str], int]] = [(label, re.compile(rx), group) for label, rx, group in [
+# Hints: lower-case substrings every match contains, so most patterns are skipped on ordinary text.
+HINTS = {
+    "PRIVATE_KEY": ("private key",), "ANTHROPIC_KEY": ("sk-ant-",), "OPENAI_KEY": ("sk-",),
+    "AWS_ACCESS_KEY": ("akia", "asia", "abia", "acca", "agpa", "aida", "aroa", "aipa", "anpa", "anva", "apka"),
+    "AWS_SECRET_KEY": ("aws",), "GITHUB_TOKEN": ("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"),
+    "GITLAB_TOKEN": ("glpat-",), "SLACK_TOKEN": ("xox", "hooks.slack.com"), "STRIPE_KEY": ("_live_", "_test_", "whsec_"),
+    "GOOGLE_API_KEY": ("aiza",), "HUGGINGFACE_TOKEN": ("hf_",), "TWILIO_KEY": ("sk",), "SENDGRID_KEY": ("sg.",),
+    "NPM_TOKEN": ("npm_",), "PYPI_TOKEN": ("pypi-",), "AZURE_KEY": ("accountkey=", "sharedaccesskey="),
+    "JWT": ("eyj",), "CONNECTION_STRING_PASSWORD": ("://",), "BEARER_TOKEN": ("bearer",),
+    "PASSWORD": ("pass", "pwd", "secret", "key", "token"),
+}
+PATTERNS: list[tuple[str, Rx, int]] = [(label, Rx(rx, 0, HINTS.get(label, ())), group) for label, rx, group in [
     ("PRIVATE_KEY", r"-----BEGIN (?:RSA |EC |DSA |OPENSSH |PGP |ENCRYPTED )?PRIVATE KEY(?: BLOCK)?-----"
                     r"[\s\S]*?(?:-----END (?:RSA |EC |DSA |OPENSSH |PGP |ENCRYPTED )?PRIVATE KEY(?: BLOCK)?-----|\Z)", 0),
     ("ANTHROPIC_KEY", r"\bsk-ant-(?:api|admin)\d{2}-[A-Za-z0-9_-]{80,120}\b|\bsk-ant-[A-Za-z0-9_-]{32,}", 0),
@@ -71,8 +83,9 @@ def _looks_random(token: str, min_entropy: float) -> bool:
 
 def find_secrets(text: str, entropy: bool = True, min_entropy: float = 4.0) -> list[Match]:
     found: list[Match] = []
+    lower = text.lower()
     for label, rx, group in PATTERNS:
-        for m in rx.finditer(text):
+        for m in rx.finditer(text, lower):
             start, end = m.span(group)
             if start < 0 or _PLACEHOLDER.search(m.group(group)):
                 continue

@@ -14,6 +14,7 @@ from typing import Any
 
 from shipyard.guard import classifier
 from shipyard.guard.normalize import normalize
+from shipyard.guard.rx import Rx
 from shipyard.guard.types import Match, ScanContext, Scanner, Verdict
 
 _INSULT = r"(?:idiot|moron|imbecile|stupid|dumb|retard(?:ed)?|loser|pathetic|worthless|useless piece|scum|trash|garbage|" \
@@ -42,7 +43,7 @@ LEXICON: list[tuple[str, str, float]] = [
     ("harassment", r"\b(?:nobody|no one) (?:likes|loves|cares about|wants) you\b|\byou should be ashamed\b|"
                    r"\beveryone hates you\b|\byou(?:'re| are) (?:ugly|fat|disgusting|worthless|pathetic)\b", 0.8),
 ]
-_LEX = [(label, re.compile(rx), score) for label, rx, score in LEXICON]
+_LEX = [(label, Rx(rx), score) for label, rx, score in LEXICON]
 
 
 class Toxicity(Scanner):
