@@ -94,7 +94,7 @@ class _Stream:
         look = self.released[-WINDOW:]
         window = look + self.pending
         result = scan_text(window, self.state.policy, self.state.ctx, None, "output",
-                           skip=() if final else ("json_schema",))
+                           skip=() if final else ("json_schema",), count=final)
         if result.blocked is not None:
             raise blocked_error(result)
         out = self.pending[:cut]

@@ -14,7 +14,6 @@ from typing import Any
 from shipyard.guard import metrics
 from shipyard.guard.policy import Policy, Rule, default_policy
 from shipyard.guard.pseudonym import Vault, _replace
-from shipyard.guard.registry import get_scanner
 from shipyard.guard.scanners.pii import resolve_overlaps
 from shipyard.guard.types import Match, ScanContext, Verdict
 
@@ -70,16 +69,20 @@ def _applies(rule: Rule, ctx: ScanContext) -> bool:
 
 
 def scan_text(text: str, policy: Policy | None = None, ctx: ScanContext | None = None, vault: Vault | None = None,
-              where: str = "text", result: GuardResult | None = None, skip: tuple[str, ...] = ()) -> GuardResult:
-    """Scan one text under a policy; `result.text` is the text with redactions applied."""
+              where: str = "text", result: GuardResult | None = None, skip: tuple[str, ...] = (),
+              count: bool = True) -> GuardResult:
+    """Scan one text under a policy; `result.text` is the text with redactions applied.
+
+    `count=False` leaves the Prometheus counters alone (the gateway's per-chunk stream scans, so one
+    streamed answer counts as one decision, like a whole one)."""
     policy = policy or default_policy()
     ctx = ctx or ScanContext()
     result = result or GuardResult(ctx.direction)
     redactions: list[tuple[Match, str]] = []
-    for name, rule in policy.active(ctx.direction):
+    for name, rule, scanner in policy.scanners(ctx.direction):
         if name in skip or not _applies(rule, ctx):
             continue
-        verdict = get_scanner(name, rule.options, rule.threshold).scan(text, ctx)
+        verdict = scanner.scan(text, ctx)
         action = rule.action if verdict.triggered else "pass"
         if action in ("redact", "pseudonymize") and not verdict.matches:
             action = "flag"
@@ -87,7 +90,8 @@ def scan_text(text: str, policy: Policy | None = None, ctx: ScanContext | None =
             action = "redact"
         finding = Finding(verdict, action, where)
         result.findings.append(finding)
-        metrics.count(name, action)
+        if count or action != "pass":
+            metrics.count(name, action)
         if action == "block":
             result.blocked = finding
             result.text = text

@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
 from shipyard.guard.registry import get_scanner, scanner_classes
 
@@ -43,6 +43,7 @@ class Policy(BaseModel):
     output: dict[str, Rule] = Field(default_factory=dict)
     redact_storage: bool | None = None  # None: the server setting decides
     canary: bool = False  # add a canary token to the system prompt and watch for it in answers
+    _scanners: dict[str, list[tuple[str, Rule, Any]]] = PrivateAttr(default_factory=dict)
 
     @field_validator("input", "output")
     @classmethod
@@ -73,6 +74,14 @@ class Policy(BaseModel):
 
     def active(self, direction: str) -> list[tuple[str, Rule]]:
         return [(n, r) for n, r in getattr(self, direction).items() if r.enabled]
+
+    def scanners(self, direction: str) -> list[tuple[str, Rule, Any]]:
+        """(name, rule, configured scanner) for the enabled rules, built once per policy (policies are cached)."""
+        found = self._scanners.get(direction)
+        if found is None:
+            found = [(n, r, get_scanner(n, r.options, r.threshold)) for n, r in self.active(direction)]
+            self._scanners[direction] = found
+        return found
 
 
 def merge(base: dict[str, Any], overlay: dict[str, Any] | None) -> dict[str, Any]:
