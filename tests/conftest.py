@@ -57,14 +57,39 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
         url = request.getfixturevalue("pg_url")
     s = Store(url)
     if not s.is_sqlite:
-        from shipyard.store.tables import Base
-
         with s.engine.begin() as conn:  # a clean schema per test on the shared database
-            Base.metadata.drop_all(conn)
-            conn.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
+            conn.exec_driver_sql("DROP SCHEMA public CASCADE")
+            conn.exec_driver_sql("CREATE SCHEMA public")
     s.upgrade()
     yield s
     s.dispose()
+
+
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    """Debian's headless Chromium driven by Playwright; screenshots go to test-artifacts/.
+
+    Module-scoped on purpose: Playwright's sync API runs its own event loop in this thread while open,
+    so keep browser tests and `async def` tests in different modules."""
+    import shutil
+
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        from tests.helpers import service_missing
+
+        service_missing("chromium (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=chromium, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+            "--disable-sync", "--no-first-run", "--disable-quic"])
+        yield b
+        b.close()
 
 
 @pytest.fixture

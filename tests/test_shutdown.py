@@ -10,7 +10,7 @@ import httpx
 from sqlalchemy import func, select
 
 from shipyard.store import Store
-from shipyard.store.tables import RequestRecord
+from shipyard.store.tables import Span, Trace
 from tests.helpers import FakeUpstream, ShipyardServer
 
 
@@ -40,15 +40,16 @@ def test_sigterm_drains_the_request_log(tmp_path: Path) -> None:
         assert statuses.count(200) == total
         store = Store(f"sqlite:///{tmp_path / 'data' / 'shipyard.db'}")
         with store.session() as s:
-            before = s.scalar(select(func.count()).select_from(RequestRecord))
+            before = s.scalar(select(func.count()).select_from(Span))
         assert before == 0, "rows were written before shutdown, so the test proves nothing"
         assert server.stop(signal.SIGTERM) in (0, -signal.SIGTERM)  # uvicorn re-raises the signal it caught
         with store.session() as s:
-            assert s.scalar(select(func.count()).select_from(RequestRecord)) == total
-            streamed = s.scalar(select(func.count()).select_from(RequestRecord).where(RequestRecord.stream))
+            assert s.scalar(select(func.count()).select_from(Span)) == total
+            streamed = s.scalar(select(func.count()).select_from(Span).where(Span.stream))
             assert streamed == total // 2
-            tokens = s.scalar(select(func.sum(RequestRecord.completion_tokens)))
+            tokens = s.scalar(select(func.sum(Span.completion_tokens)))
             assert tokens == total * 5
+            assert s.scalar(select(func.count()).select_from(Trace)) == total  # each call is its own trace
     finally:
         server.stop()
         upstream.stop()

@@ -97,6 +97,9 @@ class Settings(BaseSettings):
     writer_batch_size: int = 500
     writer_flush_interval: float = 0.2
 
+    # Store what went into and came out of each model call in its span (off: metadata only).
+    trace_content: bool = True
+
     log_level: str = "warning"
 
     # Guardrails: scan model input and output in the gateway (policies per project/key/model in the DB).
@@ -138,6 +141,14 @@ class Settings(BaseSettings):
 
 def load_settings(config: Path | str | None = None, **overrides: Any) -> Settings:
     """Build settings, optionally from an explicit config file (the CLI's --config)."""
-    if config is not None:
-        os.environ["SHIPYARD_CONFIG"] = str(Path(config).expanduser())
-    return Settings(**overrides)
+    if config is None:
+        return Settings(**overrides)
+    previous = os.environ.get("SHIPYARD_CONFIG")
+    os.environ["SHIPYARD_CONFIG"] = str(Path(config).expanduser())
+    try:
+        return Settings(config=Path(config).expanduser(), **overrides)
+    finally:
+        if previous is None:
+            del os.environ["SHIPYARD_CONFIG"]
+        else:
+            os.environ["SHIPYARD_CONFIG"] = previous

@@ -53,8 +53,11 @@ class Platform:
         return self.services[name]
 
     async def start(self) -> None:
+        from shipyard.observe import tracing
+
         self.store.upgrade()
         self.writer.start()
+        tracing.install(self.writer)
 
     async def stop(self) -> None:
         for hook in reversed(self.on_shutdown):
@@ -63,5 +66,8 @@ class Platform:
             except Exception:
                 log.exception("shutdown hook failed")
         await self.writer.stop()
+        from shipyard.observe import tracing
+
+        tracing.install(None)
         await self.registry.aclose()
         self.store.dispose()

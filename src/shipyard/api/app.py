@@ -10,11 +10,13 @@ from types import ModuleType
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 
 from shipyard import __version__
 from shipyard.api import errors, openai
 from shipyard.config import Settings, load_settings
 from shipyard.platform import Platform
+from shipyard.ui import frame
 
 
 def route_modules() -> list[ModuleType]:
@@ -62,4 +64,8 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
         router = getattr(module, "router", None)
         if router is not None:
             app.include_router(router)
+    app.include_router(frame.router)
+    for page in frame.page_modules():
+        app.include_router(page.router)
+    app.mount("/ui/static", StaticFiles(directory=frame.HERE / "static"), name="ui-static")
     return app

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import logging
+from urllib.parse import quote
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 
 from shipyard.errors import InvalidRequest, NotFound, ShipyardError
 
@@ -19,8 +20,11 @@ def error_response(exc: ShipyardError) -> Response:
                     headers=exc.headers or None)
 
 
-async def _shipyard_error(_request: Request, exc: Exception) -> Response:
+async def _shipyard_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ShipyardError)
+    if exc.status == 401 and request.url.path.startswith("/ui") and not request.url.path.startswith("/ui/login"):
+        # A person in a browser: send them to the login page rather than show JSON.
+        return RedirectResponse(f"/ui/login?next={quote(request.url.path)}", status_code=303)
     return error_response(exc)
 
 

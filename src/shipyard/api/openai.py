@@ -67,6 +67,8 @@ def parse_json(raw: bytes) -> Any:
 
 def _headers(ctx: CallContext) -> list[tuple[bytes, bytes]]:
     out = [(b"x-request-id", ctx.id.encode())]
+    if ctx.trace_id:
+        out.append((b"x-trace-id", ctx.trace_id.encode()))
     out += [(k.encode(), v.encode()) for k, v in ctx.response_headers.items()]
     return out
 

@@ -39,6 +39,8 @@ def serve(
         import os
 
         os.environ.update({"SHIPYARD_HOST": settings.host, "SHIPYARD_PORT": str(settings.port)})
+        if config is not None:
+            os.environ["SHIPYARD_CONFIG"] = str(config)
         uvicorn.run("shipyard.api.app:create_app", factory=True, host=settings.host, port=settings.port,
                     workers=workers, log_level=settings.log_level, access_log=False, loop="uvloop",
                     http="httptools")

@@ -2,22 +2,13 @@
 
 from __future__ import annotations
 
-import itertools
-import os
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from shipyard.auth import Principal
 from shipyard.errors import ShipyardError
-
-# Request ids: a random per-process prefix and a counter, unique across replicas without a syscall each.
-_PREFIX = os.urandom(8).hex()
-_COUNTER = itertools.count()
-
-
-def new_id() -> str:
-    return f"{_PREFIX}{next(_COUNTER):016x}"
+from shipyard.observe import tracing
 
 
 @dataclass(slots=True)
@@ -26,7 +17,9 @@ class CallContext:
     body: dict[str, Any]
     principal: Principal
     headers: dict[str, str] = field(default_factory=dict)  # request headers, lower-cased names
-    id: str = field(default_factory=new_id)
+    id: str = field(default_factory=tracing.new_span_id)  # the call's span id, sent back as x-request-id
+    trace_id: str | None = None
+    parent_id: str | None = None
     started: float = field(default_factory=time.perf_counter)
     model: str | None = None  # public model name as asked
     provider: str | None = None  # provider kind that served it
@@ -37,6 +30,10 @@ class CallContext:
     error_message: str | None = None
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
+    cost: float | None = None
+    cached_tokens: int | None = None
+    output: Any = None  # what the model answered, for the trace
+    output_parts: list[str] | None = None  # streamed content, joined into `output` at the end
     response_headers: dict[str, str] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)  # stage annotations kept with the record
 
@@ -47,6 +44,20 @@ class CallContext:
     @property
     def ttft_ms(self) -> float | None:
         return None if self.first_token_at is None else (self.first_token_at - self.started) * 1000.0
+
+    def link_trace(self) -> None:
+        """Join the caller's trace (W3C traceparent header, or the span this code runs inside) or start one."""
+        if self.trace_id is not None:
+            return
+        parent = tracing.parse_traceparent(self.headers.get("traceparent"))
+        if parent is not None:
+            self.trace_id, self.parent_id = parent
+            return
+        current = tracing.current_span()
+        if current is not None:
+            self.trace_id, self.parent_id = current.trace_id, current.id
+        else:
+            self.trace_id = tracing.new_trace_id()
 
     def fail(self, exc: BaseException) -> None:
         """Note why the call failed, for the record; the first failure wins."""

@@ -13,19 +13,18 @@ import logging
 import time
 from asyncio import CancelledError
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from shipyard.auth import LOCAL_ADMIN, Principal
 from shipyard.gateway.context import CallContext
 from shipyard.gateway.stages import STAGES, Stage
 from shipyard.gateway.validate import embedding_inputs, validate_chat
-from shipyard.store.tables import RequestRecord
+from shipyard.observe import tracing
 
 if TYPE_CHECKING:
     from shipyard.platform import Platform
 
-_REQUESTS = RequestRecord.__table__
 log = logging.getLogger(__name__)
 
 
@@ -42,6 +41,7 @@ class Gateway:
         self._reversed = list(reversed(self.stages))
 
     async def _prepare(self, ctx: CallContext) -> Any:
+        ctx.link_trace()
         for stage in self.stages:
             await stage.prepare(ctx)
         ctx.model = _model_of(ctx.body)
@@ -61,29 +61,39 @@ class Gateway:
         return answer
 
     def finish(self, ctx: CallContext) -> None:
+        """Close the call: let every stage meter it, then queue its span (the request log) for writing."""
         for stage in self.stages:
             try:
                 stage.finish(ctx)
             except Exception:  # a metering bug must never turn into a failed call
                 log.exception("stage %s failed in finish()", stage.name)
-        self.platform.writer.put(_REQUESTS, {
-            "id": ctx.id,
-            "created_at": datetime.now(UTC),
-            "endpoint": ctx.endpoint,
-            "model": ctx.model,
-            "provider": ctx.provider,
-            "stream": ctx.stream,
-            "status_code": ctx.status_code,
-            "latency_ms": ctx.latency_ms,
-            "ttft_ms": ctx.ttft_ms,
-            "prompt_tokens": ctx.prompt_tokens,
-            "completion_tokens": ctx.completion_tokens,
-            "error_type": ctx.error_type,
-            "error_message": ctx.error_message,
-            "project_id": ctx.principal.project_id,
-            "key_id": ctx.principal.key_id,
-            "extra": ctx.extra or None,
-        })
+        ctx.link_trace()
+        latency = ctx.latency_ms
+        end = datetime.now(UTC)
+        body = ctx.body if isinstance(ctx.body, dict) else {}
+        capture = self.platform.settings.trace_content
+        chat = ctx.endpoint == "chat.completions"
+        if ctx.output_parts is not None:
+            ctx.output = {"role": "assistant", "content": "".join(ctx.output_parts)}
+        meta = body.get("metadata") if isinstance(body.get("metadata"), dict) else None
+        if ctx.extra:
+            meta = {**(meta or {}), **ctx.extra}
+        row = {
+            "id": ctx.id, "trace_id": ctx.trace_id, "parent_id": ctx.parent_id,
+            "project_id": ctx.principal.project_id, "kind": "generation" if chat else "embedding",
+            "name": ctx.endpoint, "start_time": end - timedelta(milliseconds=latency), "end_time": end,
+            "latency_ms": latency, "ttft_ms": ctx.ttft_ms, "status": "ok" if ctx.status_code < 400 else "error",
+            "status_code": ctx.status_code, "error_type": ctx.error_type, "error_message": ctx.error_message,
+            "model": ctx.model, "provider": ctx.provider, "stream": ctx.stream,
+            "input": tracing.clip(body.get("messages") if chat else body.get("input")) if capture else None,
+            "output": tracing.clip(ctx.output) if capture else None,
+            "prompt_tokens": ctx.prompt_tokens, "completion_tokens": ctx.completion_tokens,
+            "cached_tokens": ctx.cached_tokens, "cost": ctx.cost, "key_id": ctx.principal.key_id,
+            "session_id": ctx.headers.get("x-session-id") or (meta or {}).get("session_id"),
+            "user_id": body.get("user") if isinstance(body.get("user"), str) else None,
+            "metadata": tracing.clip(meta),
+        }
+        tracing.emit(row, tracing.trace_row_for(row) if ctx.parent_id is None else None)
 
     # -- chat ----------------------------------------------------------------------------------------
     async def chat(self, ctx: CallContext) -> dict[str, Any]:
@@ -96,7 +106,10 @@ class Gateway:
             ctx.provider = provider.kind
             answer = await provider.chat(body)
             ctx.first_token_at = time.perf_counter()
-        return await self._after(ctx, answer)
+        answer = await self._after(ctx, answer)
+        choices = answer.get("choices") or [{}]
+        ctx.output = choices[0].get("message") if len(choices) == 1 else [c.get("message") for c in choices]
+        return answer
 
     async def open_stream(self, ctx: CallContext) -> AsyncIterator[list[dict[str, Any]]]:
         """Start a streamed chat completion and return its chunks, in batches that go out together.
@@ -124,6 +137,8 @@ class Gateway:
     ) -> AsyncIterator[list[dict[str, Any]]]:
         want_usage = bool((ctx.body.get("stream_options") or {}).get("include_usage"))
         stages = self._reversed
+        parts: list[str] | None = [] if self.platform.settings.trace_content else None
+        ctx.output_parts = parts
         done = False
         try:
             batch = first
@@ -139,7 +154,14 @@ class Gateway:
                         chunk = await stage.on_chunk(ctx, chunk)
                         if chunk is None:
                             break
-                    if chunk is not None and (want_usage or not (usage and not chunk.get("choices"))):
+                    if chunk is None:
+                        continue
+                    choices = chunk.get("choices")
+                    if parts is not None and choices:
+                        text = choices[0].get("delta", {}).get("content")
+                        if text:
+                            parts.append(text)
+                    if want_usage or not (usage and not choices):
                         out.append(chunk)
                 if out:
                     yield out
@@ -167,7 +189,9 @@ class Gateway:
             provider = self.registry.resolve(body["model"])
             ctx.provider = provider.kind
             answer = await provider.embed(inputs, body)
-        return await self._after(ctx, answer)
+        answer = await self._after(ctx, answer)
+        ctx.output = {"count": len(answer.get("data", []))}
+        return answer
 
     # -- in-process callers (chains, evaluations, RAG) --------------------------------------------------
     async def complete(self, body: dict[str, Any], principal: Principal = LOCAL_ADMIN,

@@ -11,10 +11,8 @@ by a partial placeholder. Each decision is a `guard` span and a Prometheus count
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -27,29 +25,17 @@ from shipyard.guard.pseudonym import StreamRestorer, Vault, redact
 from shipyard.guard.scanners.output import CANARY_PREFIX
 from shipyard.guard.service import GuardService, service
 from shipyard.guard.types import ScanContext
+from shipyard.observe.tracing import span
 
 if TYPE_CHECKING:
     from shipyard.gateway.context import CallContext
     from shipyard.platform import Platform
 
-try:  # the tracing capability lands separately; until then spans are no-ops
-    from shipyard.observe.tracing import span as _span
-except ImportError:  # pragma: no cover - depends on what is merged
-    _span = None
-
-
-class _NoSpan:
-    def update(self, **_kw: Any) -> None:
-        pass
-
-
-@contextlib.contextmanager
-def guard_span(name: str, **kwargs: Any) -> Iterator[Any]:
-    if _span is None:
-        yield _NoSpan()
-        return
-    with _span("guard", name, **kwargs) as s:
-        yield s
+def guard_span(ctx: CallContext, name: str) -> span:
+    """A `guard` span, child of the call's own generation span (whose id is the call id)."""
+    ctx.link_trace()
+    return span("guard", name, trace_id=ctx.trace_id, parent_id=ctx.id, project_id=ctx.principal.project_id,
+                model=ctx.model, key_id=ctx.principal.key_id)
 
 
 WINDOW = 400  # chars of already-released text the streaming output scan looks back over
@@ -149,7 +135,7 @@ class GuardStage(Stage):
         messages = body["messages"]
         vault = Vault()
         if policy.input:
-            with guard_span("guard input") as s:
+            with guard_span(ctx, "guard input") as s:
                 result, rewritten = check_messages(messages, policy, vault)
                 s.update(output=result.summary(), metadata={"action": result.action})
             self._note(ctx, result)
@@ -172,7 +158,7 @@ class GuardStage(Stage):
         state = self.states.get(ctx.id)
         if state is None:
             return response
-        with guard_span("guard output") as s:
+        with guard_span(ctx, "guard output") as s:
             summaries = []
             for choice in response.get("choices", []):
                 message = choice.get("message") or {}
@@ -214,7 +200,7 @@ class GuardStage(Stage):
                         delta["content"] = (delta.get("content") or "") + tail
                         choice["delta"] = delta
             except ContentBlocked as exc:
-                with guard_span("guard output") as s:
+                with guard_span(ctx, "guard output") as s:
                     s.update(output=exc.extra, metadata={"action": "block", "stream": True})
                 ctx.extra.setdefault("guard", []).append({"direction": "output", "action": "block",
                                                           "blocked_by": exc.extra.get("scanner")})

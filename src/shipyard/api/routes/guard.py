@@ -21,6 +21,11 @@ router = APIRouter(prefix="/api/guard", tags=["guard"])
 
 
 async def startup(platform: Platform) -> None:
+    if platform.settings.guard_redact_storage:  # mask PII and secrets in every stored span and trace
+        from shipyard.guard import redact_for_storage
+        from shipyard.observe import tracing
+
+        tracing.install(platform.writer, redact=redact_for_storage)
     if platform.settings.guard_enabled:
         await service(platform).start()
 

@@ -1,4 +1,4 @@
-"""The request log: every gateway call, newest first, with keyset pagination."""
+"""The request log: every gateway call (its generation or embedding span), newest first."""
 
 from __future__ import annotations
 
@@ -9,19 +9,21 @@ from fastapi import APIRouter, Depends, Query, Request
 from sqlalchemy import select
 
 from shipyard.auth import Principal, require
-from shipyard.store.tables import RequestRecord
+from shipyard.store.tables import Span
 
 router = APIRouter(prefix="/api", tags=["requests"])
+GATEWAY_KINDS = ("generation", "embedding")
 
 
-def _row(r: RequestRecord) -> dict[str, Any]:
+def _row(r: Span) -> dict[str, Any]:
     return {
-        "id": r.id, "created_at": r.created_at.isoformat(), "endpoint": r.endpoint, "model": r.model,
-        "provider": r.provider, "stream": r.stream, "status_code": r.status_code,
-        "latency_ms": round(r.latency_ms, 3), "ttft_ms": None if r.ttft_ms is None else round(r.ttft_ms, 3),
-        "prompt_tokens": r.prompt_tokens, "completion_tokens": r.completion_tokens,
+        "id": r.id, "trace_id": r.trace_id, "created_at": r.start_time.isoformat(), "endpoint": r.name,
+        "model": r.model, "provider": r.provider, "stream": r.stream, "status_code": r.status_code,
+        "latency_ms": None if r.latency_ms is None else round(r.latency_ms, 3),
+        "ttft_ms": None if r.ttft_ms is None else round(r.ttft_ms, 3),
+        "prompt_tokens": r.prompt_tokens, "completion_tokens": r.completion_tokens, "cost": r.cost,
         "error_type": r.error_type, "error_message": r.error_message, "project_id": r.project_id,
-        "key_id": r.key_id, "extra": r.extra,
+        "key_id": r.key_id,
     }
 
 
@@ -32,18 +34,18 @@ def list_requests(
     model: str | None = None,
     status_code: int | None = None,
     before: datetime | None = Query(None, description="keyset cursor: created_at of the last row seen"),
-    principal: Principal = Depends(require("requests:read")),
+    principal: Principal = Depends(require("traces:read")),
 ) -> dict[str, Any]:
     platform = request.app.state.platform
-    query = select(RequestRecord).order_by(RequestRecord.created_at.desc()).limit(limit)
-    if principal.role != "admin":
-        query = query.where(RequestRecord.project_id == principal.project_id)
+    query = (select(Span).where(Span.kind.in_(GATEWAY_KINDS), Span.status_code.is_not(None),
+                                Span.project_id == principal.project_id)
+             .order_by(Span.start_time.desc()).limit(limit))
     if model:
-        query = query.where(RequestRecord.model == model)
+        query = query.where(Span.model == model)
     if status_code is not None:
-        query = query.where(RequestRecord.status_code == status_code)
+        query = query.where(Span.status_code == status_code)
     if before is not None:
-        query = query.where(RequestRecord.created_at < before)
+        query = query.where(Span.start_time < before)
     with platform.store.session() as session:
         rows = [_row(r) for r in session.scalars(query)]
     return {"object": "list", "data": rows, "next_before": rows[-1]["created_at"] if len(rows) == limit else None}

@@ -1,0 +1,200 @@
+"""Tracing: spans in a tree, written through the batched writer, never on the request path.
+
+    from shipyard.observe.tracing import span
+
+    with span("retrieval", "search docs", input=query) as s:
+        hits = search(query)
+        s.update(output=hits, metadata={"top_k": 10})
+
+`span` works with `with` and `async with`; spans nest through a context variable, so work started
+inside a span (a chain step, a gateway call made in-process) becomes its child. A span that ends with
+an exception is recorded with status "error" and the exception re-raised. The root span of a trace
+also writes the trace row. Until a platform is installed (a library user without a server), spans
+are still created and nested but written nowhere.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import time
+from contextvars import ContextVar, Token
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from shipyard.auth import DEFAULT_PROJECT
+from shipyard.store.tables import Span, Trace
+
+if TYPE_CHECKING:
+    from shipyard.observe.writer import BatchWriter
+
+KINDS = ("generation", "embedding", "retrieval", "tool", "chain", "guard", "evaluator", "span")
+SPANS = Span.__table__
+TRACES = Trace.__table__
+MAX_CHARS = 100_000  # longer text in inputs and outputs is clipped before it is stored
+
+_current: ContextVar[SpanHandle | None] = ContextVar("shipyard_current_span", default=None)
+_writer: BatchWriter | None = None
+_redact: Any = None  # optional text -> text function applied to stored inputs and outputs
+
+_SPAN_PREFIX = os.urandom(4).hex()
+_TRACE_PREFIX = os.urandom(8).hex()
+_counter = itertools.count()
+
+
+def new_span_id() -> str:
+    return f"{_SPAN_PREFIX}{next(_counter) & 0xFFFFFFFF:08x}"
+
+
+def new_trace_id() -> str:
+    return f"{_TRACE_PREFIX}{next(_counter):016x}"
+
+
+def install(writer: BatchWriter | None, redact: Any = None) -> None:
+    """Send spans to this writer from now on (the platform calls this when it starts)."""
+    global _writer, _redact
+    _writer, _redact = writer, redact
+
+
+def current_span() -> SpanHandle | None:
+    return _current.get()
+
+
+def parse_traceparent(value: str | None) -> tuple[str, str] | None:
+    """W3C `traceparent` (00-<32 hex trace id>-<16 hex parent id>-<flags>) to (trace id, parent id)."""
+    if not value:
+        return None
+    parts = value.strip().split("-")
+    if len(parts) != 4 or len(parts[1]) != 32 or len(parts[2]) != 16:
+        return None
+    try:
+        int(parts[1], 16), int(parts[2], 16)
+    except ValueError:
+        return None
+    if parts[1] == "0" * 32 or parts[2] == "0" * 16:
+        return None
+    return parts[1], parts[2]
+
+
+def clip(value: Any) -> Any:
+    """Make a value safe to store: redacted where configured, long strings clipped, JSON-friendly."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        text = _redact(value) if _redact is not None else value
+        return text if len(text) <= MAX_CHARS else text[:MAX_CHARS] + "…[clipped]"
+    if isinstance(value, (int, float, bool)):
+        return value
+    if isinstance(value, dict):
+        return {str(k): clip(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [clip(v) for v in value]
+    return clip(str(value))
+
+
+def emit(span_row: dict[str, Any], trace_row: dict[str, Any] | None = None) -> None:
+    """Queue finished rows for the batched writer (a no-op when no platform is installed)."""
+    writer = _writer
+    if writer is None:
+        return
+    writer.put(SPANS, span_row)
+    if trace_row is not None:
+        writer.put(TRACES, trace_row)
+
+
+class SpanHandle:
+    """A span being recorded. `update()` sets what is known as the work goes on."""
+
+    _FIELDS = ("input", "output", "model", "provider", "prompt_tokens", "completion_tokens", "cached_tokens",
+               "cost", "status", "status_code", "error_type", "error_message", "ttft_ms", "session_id",
+               "user_id", "key_id")
+
+    def __init__(self, kind: str, name: str, *, trace_id: str, parent_id: str | None, project_id: str,
+                 input: Any = None, metadata: dict[str, Any] | None = None, **fields: Any) -> None:
+        self.kind = kind if kind in KINDS else "span"
+        self.name = name
+        self.trace_id = trace_id
+        self.id = new_span_id()
+        self.parent_id = parent_id
+        self.project_id = project_id
+        self.start_time = datetime.now(UTC)
+        self._t0 = time.perf_counter()
+        self.values: dict[str, Any] = {"input": input, "status": "ok"}
+        self.metadata: dict[str, Any] = dict(metadata or {})
+        self.update(**fields)
+
+    def update(self, *, metadata: dict[str, Any] | None = None, **fields: Any) -> None:
+        for key, value in fields.items():
+            if key not in self._FIELDS:
+                raise TypeError(f"unknown span field '{key}'")
+            self.values[key] = value
+        if metadata:
+            self.metadata.update(metadata)
+
+    def fail(self, exc: BaseException) -> None:
+        self.values.update(status="error", error_type=getattr(exc, "type", exc.__class__.__name__),
+                           error_message=getattr(exc, "message", None) or str(exc) or repr(exc))
+
+    def end(self) -> None:
+        latency = (time.perf_counter() - self._t0) * 1000.0
+        v = self.values
+        row = {
+            "id": self.id, "trace_id": self.trace_id, "parent_id": self.parent_id, "project_id": self.project_id,
+            "kind": self.kind, "name": self.name, "start_time": self.start_time,
+            "end_time": self.start_time + timedelta(milliseconds=latency), "latency_ms": latency,
+            "ttft_ms": v.get("ttft_ms"), "status": v["status"], "status_code": v.get("status_code"),
+            "error_type": v.get("error_type"), "error_message": v.get("error_message"), "model": v.get("model"),
+            "provider": v.get("provider"), "stream": None, "input": clip(v.get("input")),
+            "output": clip(v.get("output")), "prompt_tokens": v.get("prompt_tokens"),
+            "completion_tokens": v.get("completion_tokens"), "cached_tokens": v.get("cached_tokens"),
+            "cost": v.get("cost"), "key_id": v.get("key_id"), "session_id": v.get("session_id"),
+            "user_id": v.get("user_id"), "metadata": clip(self.metadata) or None,
+        }
+        emit(row, trace_row_for(row) if self.parent_id is None else None)
+
+
+def trace_row_for(root: dict[str, Any]) -> dict[str, Any]:
+    """The trace row a root span implies."""
+    return {
+        "id": root["trace_id"], "project_id": root["project_id"], "name": root["name"],
+        "start_time": root["start_time"], "end_time": root["end_time"], "latency_ms": root["latency_ms"],
+        "status": root["status"], "input": root["input"], "output": root["output"],
+        "session_id": root["session_id"], "user_id": root["user_id"], "metadata": root["metadata"],
+    }
+
+
+class span:
+    """Record a span around a block; see the module docstring."""
+
+    def __init__(self, kind: str, name: str, *, input: Any = None, metadata: dict[str, Any] | None = None,
+                 project_id: str | None = None, trace_id: str | None = None, parent_id: str | None = None,
+                 **fields: Any) -> None:
+        parent = _current.get()
+        if trace_id is None:
+            trace_id = parent.trace_id if parent is not None else new_trace_id()
+            parent_id = parent.id if parent is not None else parent_id
+        if project_id is None:
+            project_id = parent.project_id if parent is not None else DEFAULT_PROJECT
+        for inherited in ("session_id", "user_id"):
+            if parent is not None and inherited not in fields and parent.values.get(inherited):
+                fields[inherited] = parent.values[inherited]
+        self.handle = SpanHandle(kind, name, trace_id=trace_id, parent_id=parent_id, project_id=project_id,
+                                 input=input, metadata=metadata, **fields)
+        self._token: Token[SpanHandle | None] | None = None
+
+    def __enter__(self) -> SpanHandle:
+        self._token = _current.set(self.handle)
+        return self.handle
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: Any) -> None:
+        if exc is not None:
+            self.handle.fail(exc)
+        if self._token is not None:
+            _current.reset(self._token)
+        self.handle.end()
+
+    async def __aenter__(self) -> SpanHandle:
+        return self.__enter__()
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: Any) -> None:
+        self.__exit__(exc_type, exc, tb)

@@ -1,0 +1,1 @@
+"""Dashboard pages, one module per capability; discovered by `shipyard.ui.frame`."""
