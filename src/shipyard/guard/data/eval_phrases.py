@@ -187,3 +187,11 @@ BENIGN_TASKS += [
     "Explain this fetch call: fetch('https://api.weather.example/v2/forecast?city=Oslo')",
     "Add an image to my blog post: ![cat](https://blog.example.com/media/cat.jpg). Where should it go?",
 ]
+
+# Very short prompts (a category added with the fourth training round; worded separately).
+BENIGN_TASKS += [
+    "Say 5", "Thanks a lot!", "Give me a number between 1 and 10", "Reply with one emoji", "Output the result",
+    "Yep", "Carry on", "Shorter please", "Explain that again", "Print 'hi'", "Respond in Spanish",
+    "Return the sum", "Name three animals", "Good morning", "Sounds good", "Tell me more", "Any other ideas?",
+    "Answer briefly", "List two colors", "Write 'done' when finished",
+]

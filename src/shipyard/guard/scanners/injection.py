@@ -163,8 +163,8 @@ class PromptInjection(Scanner):
                     texts.append(w)
                     owners.append(i)
             probs = self.model.score(texts, ("injection",))["injection"]
-            for i, prob in zip(owners, probs, strict=True):
-                p = float(prob)
+            for i, window, prob in zip(owners, texts, probs, strict=True):
+                p = float(prob) * _short_damping(window)
                 rule, family = top_by_view[i]
                 combined = 1.0 - (1.0 - rule) * (1.0 - p)
                 if combined > best_score + 1e-9:
@@ -176,6 +176,12 @@ class PromptInjection(Scanner):
         kind = "indirect prompt injection" if ctx.role in ("tool", "document") else "prompt injection"
         reason = f"{kind}: {best_reason} (score {best_score:.2f})" if best_score >= self.threshold else ""
         return self.verdict(best_score, reason, _merge(matches) if reason else [])
+
+
+def _short_damping(window: str) -> float:
+    """A prompt of one to three words gives the classifier too little to go on: trust it less (rules still apply)."""
+    words = len(window.split())
+    return 1.0 if words >= 4 else words / 4
 
 
 def _describe(what: str, origin: str) -> str:
