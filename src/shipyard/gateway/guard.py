@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -24,23 +25,33 @@ from shipyard.guard.policy import Policy
 from shipyard.guard.pseudonym import StreamRestorer, Vault, redact
 from shipyard.guard.scanners.output import CANARY_PREFIX
 from shipyard.guard.service import GuardService, service
-from shipyard.guard.types import ScanContext
+from shipyard.guard.types import Match, ScanContext
 from shipyard.observe.tracing import span
 
 if TYPE_CHECKING:
     from shipyard.gateway.context import CallContext
     from shipyard.platform import Platform
 
-def guard_span(ctx: CallContext, name: str) -> span:
-    """A `guard` span, child of the call's own generation span (whose id is the call id)."""
+def record(ctx: CallContext, name: str, summaries: list[dict[str, Any]], scan_ms: float | None = None) -> None:
+    """A decision that did something (block, redact, pseudonymize, flag) becomes a `guard` span, child of the
+    call's own generation span (whose id is the call id), and a note in that span's metadata. Passes are
+    only counted (Prometheus), so an ordinary call costs no extra rows."""
+    action = max((x["action"] for x in summaries), default="pass", key=_rank)
+    if action == "pass":
+        return
+    ctx.extra.setdefault("guard", []).extend(summaries)
     ctx.link_trace()
-    return span("guard", name, trace_id=ctx.trace_id, parent_id=ctx.id, project_id=ctx.principal.project_id,
-                model=ctx.model, key_id=ctx.principal.key_id)
+    meta: dict[str, Any] = {"action": action}
+    if scan_ms is not None:
+        meta["scan_ms"] = round(scan_ms, 3)
+    with span("guard", name, trace_id=ctx.trace_id, parent_id=ctx.id, project_id=ctx.principal.project_id,
+              model=ctx.model, key_id=ctx.principal.key_id, metadata=meta) as s:
+        s.update(output=summaries[0] if len(summaries) == 1 else summaries)
 
 
 WINDOW = 400  # chars of already-released text the streaming output scan looks back over
 MAX_HOLD = 256  # never hold back more than this much of a stream
-_TAIL = re.compile(r"\S{1," + str(MAX_HOLD) + r"}$")
+_TAIL = re.compile(r"(?:[+(]?\d[\d \t().+\-]*)?\S*$")
 
 
 @dataclass
@@ -49,6 +60,7 @@ class _State:
     vault: Vault
     ctx: ScanContext
     streams: dict[int, _Stream] = field(default_factory=dict)
+    stream_findings: list[dict[str, Any]] = field(default_factory=list)  # recorded once, when the call ends
 
 
 def blocked_error(result: GuardResult) -> ContentBlocked:
@@ -70,28 +82,38 @@ class _Stream:
         self.pending = ""
 
     def _scan(self, final: bool) -> str:
-        """Scan the window ending with the pending text; returns the releasable part, masked."""
+        """Scan the window ending with the pending text; returns the releasable part, masked.
+
+        Held back: the trailing word, a trailing number written with spaces (a phone or card number
+        may still be arriving), and any entity the cut would split."""
         cut = len(self.pending)
         if not final:
             tail = _TAIL.search(self.pending)
-            cut = tail.start() if tail else cut
-            if cut == 0:
+            cut = max(tail.start() if tail else cut, len(self.pending) - MAX_HOLD)
+            if cut <= 0:
                 return ""
         look = self.released[-WINDOW:]
-        window = look + self.pending
-        result = scan_text(window, self.state.policy, self.state.ctx, None, "output",
+        result = scan_text(look + self.pending, self.state.policy, self.state.ctx, None, "output",
                            skip=() if final else ("json_schema",), count=final)
+        if result.triggered:
+            self.state.stream_findings.append(result.summary())
         if result.blocked is not None:
             raise blocked_error(result)
+        base = len(look)
+        masks = [(m.start - base, m.end - base, m) for f in result.findings if f.action in ("redact", "pseudonymize")
+                 for m in f.verdict.matches if m.end > base]
+        moved = True
+        while moved:  # never release half an entity
+            moved = False
+            for start, end, _m in masks:
+                if start < cut < end:
+                    cut, moved = max(start, 0), True
+        if cut <= 0 and not final:
+            return ""
         out = self.pending[:cut]
-        masks = [m for f in result.findings if f.action in ("redact", "pseudonymize") for m in f.verdict.matches]
-        if masks:
-            base = len(look)
-            local = []
-            for m in masks:
-                start, end = max(m.start - base, 0), min(m.end - base, cut)
-                if end > start:
-                    local.append(type(m)(start, end, m.label, m.score))
+        local = [Match(max(start, 0), min(end, cut), m.label, m.score) for start, end, m in masks
+                 if min(end, cut) > max(start, 0)]
+        if local:
             out = redact(out, local)
         self.pending = self.pending[cut:]
         self.released += out
@@ -109,6 +131,7 @@ class _Stream:
         if "json_schema" in self.state.policy.output and self.state.ctx.response_format:
             whole = scan_text(self.released + self.pending, self.state.policy, self.state.ctx, None, "output")
             if whole.blocked is not None:
+                self.state.stream_findings.append(whole.summary())
                 raise blocked_error(whole)
         return self._scan(final=True)
 
@@ -135,10 +158,9 @@ class GuardStage(Stage):
         messages = body["messages"]
         vault = Vault()
         if policy.input:
-            with guard_span(ctx, "guard input") as s:
-                result, rewritten = check_messages(messages, policy, vault)
-                s.update(output=result.summary(), metadata={"action": result.action})
-            self._note(ctx, result)
+            started = time.perf_counter()
+            result, rewritten = check_messages(messages, policy, vault)
+            record(ctx, "guard input", [result.summary()], (time.perf_counter() - started) * 1000)
             if result.blocked is not None:
                 raise blocked_error(result)
             if rewritten is not messages and result.findings:
@@ -158,8 +180,9 @@ class GuardStage(Stage):
         state = self.states.get(ctx.id)
         if state is None:
             return response
-        with guard_span(ctx, "guard output") as s:
-            summaries = []
+        started = time.perf_counter()
+        summaries = []
+        try:
             for choice in response.get("choices", []):
                 message = choice.get("message") or {}
                 for call in message.get("tool_calls") or []:
@@ -169,16 +192,13 @@ class GuardStage(Stage):
                 content = message.get("content")
                 if not isinstance(content, str):
                     continue
-                content = state.vault.restore(content)
-                result = scan_text(content, state.policy, state.ctx, None, "output")
+                result = scan_text(state.vault.restore(content), state.policy, state.ctx, None, "output")
                 summaries.append(result.summary())
-                self._note(ctx, result)
                 if result.blocked is not None:
-                    s.update(output=result.summary(), metadata={"action": "block"})
                     raise blocked_error(result)
                 message["content"] = result.text
-            s.update(output=summaries, metadata={"action": max((x["action"] for x in summaries), default="pass",
-                                                               key=_rank)})
+        finally:
+            record(ctx, "guard output", summaries, (time.perf_counter() - started) * 1000)
         return response
 
     async def on_chunk(self, ctx: CallContext, chunk: dict[str, Any]) -> dict[str, Any] | None:
@@ -191,20 +211,13 @@ class GuardStage(Stage):
             if stream is None:
                 stream = state.streams[choice.get("index", 0)] = _Stream(state)
             content = delta.get("content")
-            try:
-                if content:
-                    delta["content"] = stream.feed(content)
-                if choice.get("finish_reason") is not None:
-                    tail = stream.finish()
-                    if tail:
-                        delta["content"] = (delta.get("content") or "") + tail
-                        choice["delta"] = delta
-            except ContentBlocked as exc:
-                with guard_span(ctx, "guard output") as s:
-                    s.update(output=exc.extra, metadata={"action": "block", "stream": True})
-                ctx.extra.setdefault("guard", []).append({"direction": "output", "action": "block",
-                                                          "blocked_by": exc.extra.get("scanner")})
-                raise
+            if content:
+                delta["content"] = stream.feed(content)
+            if choice.get("finish_reason") is not None:
+                tail = stream.finish()
+                if tail:
+                    delta["content"] = (delta.get("content") or "") + tail
+                    choice["delta"] = delta
             for call in delta.get("tool_calls") or ():
                 fn = call.get("function") or {}
                 if state.vault and isinstance(fn.get("arguments"), str):
@@ -213,15 +226,23 @@ class GuardStage(Stage):
 
     def finish(self, ctx: CallContext) -> None:
         state = self.states.pop(ctx.id, None)
+        if state is not None and state.stream_findings:
+            record(ctx, "guard output", [_merge(state.stream_findings)])
         if not ctx.error_message:
             return
         if self.service.redact_storage(state.policy) if state else self.platform.settings.guard_redact_storage:
             ctx.error_message = redact_for_storage(ctx.error_message)
 
-    @staticmethod
-    def _note(ctx: CallContext, result: GuardResult) -> None:
-        if result.triggered:
-            ctx.extra.setdefault("guard", []).append(result.summary())
+
+def _merge(summaries: list[dict[str, Any]]) -> dict[str, Any]:
+    """One summary for a whole stream: its windows overlap, so the same finding shows up several times."""
+    findings: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for summary in summaries:
+        for f in summary["findings"]:
+            findings.setdefault((f["scanner"], f["action"], f["reason"]), f)
+    blocked = next((x["blocked_by"] for x in summaries if x["blocked_by"]), None)
+    return {"direction": "output", "action": max((x["action"] for x in summaries), key=_rank), "blocked_by": blocked,
+            "findings": list(findings.values()), "stream": True}
 
 
 _RANKS = {"pass": 0, "flag": 1, "redact": 2, "pseudonymize": 3, "block": 4}
