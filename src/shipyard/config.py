@@ -133,6 +133,10 @@ class Settings(BaseSettings):
     finetune_max_file_bytes: int = 200 * 1024 * 1024
     finetune_eval_max_items: int = 50
     finetune_model_sync_interval: float = 5.0  # how often a server picks up models registered by other workers
+    # Guardrails: scan model input and output in the gateway (policies per project/key/model in the DB).
+    guard_enabled: bool = True
+    guard_redact_storage: bool = False  # mask PII and secrets in what Shipyard stores (records, traces)
+    guard_policy_refresh: float = 10.0  # seconds between policy reloads (other workers' edits)
 
     @classmethod
     def settings_customise_sources(
