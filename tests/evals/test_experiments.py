@@ -9,7 +9,8 @@ from sqlalchemy import select
 
 from shipyard.auth import Principal
 from shipyard.errors import InvalidRequest
-from shipyard.evals import compare, run_experiment
+from shipyard.evals import run_experiment
+from shipyard.evals.compare import compare
 from shipyard.evals.service import service
 from shipyard.evals.tables import EvalResult
 from shipyard.platform import Platform

@@ -10,17 +10,27 @@ In-process entry points (used by the API, the CLI through the API, fine-tuning a
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shipyard.auth import LOCAL_ADMIN, Principal
-from shipyard.evals.base import Case, Env, Evaluator, Score, build, build_all, evaluator, known, register
-from shipyard.evals.compare import calibrate, check_gates, compare
-from shipyard.evals.runner import Progress, run_item, summarize
-from shipyard.evals.targets import Output, build_target, callable_target, check_spec
 
-__all__ = ["Case", "Env", "Evaluator", "Output", "Score", "build", "build_all", "calibrate", "check_gates",
-           "compare", "evaluate", "evaluator", "known", "register", "run_experiment"]
+if TYPE_CHECKING:
+    from shipyard.evals.runner import Progress
+
+# Imported on first use: the store imports `shipyard.evals.tables` while tracing is still loading.
+_LAZY = {"Case": "base", "Env": "base", "Evaluator": "base", "Score": "base", "build": "base", "build_all": "base",
+         "evaluator": "base", "known": "base", "register": "base", "calibrate": "compare",
+         "check_gates": "compare", "Output": "targets"}  # `compare` the function: shipyard.evals.compare
+
+__all__ = [*_LAZY, "evaluate", "run_experiment"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(f"shipyard.evals.{_LAZY[name]}"), name)
+    raise AttributeError(f"module 'shipyard.evals' has no attribute '{name}'")
 
 
 async def run_experiment(platform: Any, dataset_id: str, target: Any, evaluators: list[Any],
@@ -46,7 +56,10 @@ async def evaluate(items: list[dict[str, Any]], target: Any, evaluators: list[An
     `target` is a Python callable (item input -> output) or, with a `platform`, a target spec."""
     import asyncio
 
+    from shipyard.evals.base import Env, build_all
     from shipyard.evals.datasets import normalize_item
+    from shipyard.evals.runner import run_item, summarize
+    from shipyard.evals.targets import build_target, callable_target, check_spec
 
     normalized = [normalize_item(i, f"item {n}") for n, i in enumerate(items)]
     built = build_all(evaluators)

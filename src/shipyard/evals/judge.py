@@ -241,9 +241,32 @@ class Groundedness(LLMJudge):
 
 @register("guard")
 class GuardScanners(Evaluator):
-    """Guardrail scanners as an evaluator (1 = no scanner triggered). A hook for the guard capability:
-    `shipyard.guard` registers its adapter here when it is installed; until then this type says so."""
+    """Guardrail scanners (shipyard.guard) as an evaluator: 1 when none of the chosen scanners triggers on
+    the output (or, with `direction="input"`, on the input); the reason names what triggered."""
 
-    def __init__(self, name: str | None = None, threshold: float | None = None, **params: Any) -> None:
+    default_threshold = 1.0
+
+    def __init__(self, name: str | None = None, threshold: float | None = None,
+                 scanners: list[str] | dict[str, dict[str, Any]] | None = None, direction: str = "output",
+                 policy: dict[str, Any] | None = None) -> None:
         super().__init__(name, threshold)
-        raise ValueError("the guard capability (shipyard.guard) is not part of this build yet")
+        from shipyard.guard import build
+
+        if direction not in ("input", "output"):
+            raise ValueError("direction is 'input' or 'output'")
+        if policy is None:
+            if not scanners:
+                raise ValueError("give 'scanners' (names, or names to options) or a guard 'policy'")
+            rules = {n: {} for n in scanners} if isinstance(scanners, list) else dict(scanners)
+            policy = {direction: {n: {**opts, "enabled": True, "action": "flag"} for n, opts in rules.items()}}
+        self.policy = build(policy, defaults=False)
+        self.direction = direction
+
+    async def score(self, case: Case, env: Env) -> Score:
+        from shipyard.guard import scan
+
+        text = case.text if self.direction == "output" else as_text(case.input)
+        result = scan(text, self.direction, self.policy)
+        triggered = result.triggered
+        reason = "; ".join(f.verdict.reason or f.verdict.scanner for f in triggered) or None
+        return self.judged(0.0 if triggered else 1.0, reason, findings=result.summary()["findings"])

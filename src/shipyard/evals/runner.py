@@ -130,7 +130,7 @@ class Experiments:
     # -- records --------------------------------------------------------------------------------------
     def create(self, project_id: str, dataset: str, target: Any, evaluators: list[Any], *, name: str | None = None,
                concurrency: int | None = None, metadata: dict[str, Any] | None = None,
-               allow_callable: bool = False) -> dict[str, Any]:
+               allow_callable: bool = False, key_id: str | None = None) -> dict[str, Any]:
         spec = check_spec(target)
         if spec["type"] == "callable" and not allow_callable:
             raise InvalidRequest("callable targets exist only in-process (run_experiment)", param="target.type")
@@ -147,7 +147,8 @@ class Experiments:
             exp = EvalExperiment(
                 id=new_id("exp"), project_id=project_id, name=name or f"{d.name}@v{d.version} {label}",
                 dataset_id=d.id, dataset_version=d.version, target=spec, evaluators=list(evaluators),
-                concurrency=concurrency, status="queued", total=total, done=0, errors=0, meta=metadata)
+                concurrency=concurrency, status="queued", total=total, done=0, errors=0,
+                meta={**(metadata or {}), **({"created_by_key": key_id} if key_id else {})} or None)
             s.add(exp)
             s.flush()
             return experiment_dict(exp, d.name)
@@ -292,10 +293,9 @@ class Experiments:
             d = s.get(EvalDataset, exp.dataset_id)
             return experiment_dict(exp, d.name if d else None)
 
-    def unfinished(self) -> list[tuple[str, str]]:
-        """(experiment id, project id) of runs a previous process left behind, oldest first."""
+    def unfinished(self) -> list[tuple[str, str, str | None]]:
+        """(experiment id, project id, creator's key id) of runs a previous process left behind, oldest first."""
         with self.store.session() as s:
-            rows = s.execute(select(EvalExperiment.id, EvalExperiment.project_id)
-                             .where(or_(*(EvalExperiment.status == st for st in ACTIVE)))
+            rows = s.scalars(select(EvalExperiment).where(or_(*(EvalExperiment.status == st for st in ACTIVE)))
                              .order_by(EvalExperiment.created_at)).all()
-            return [(r[0], r[1]) for r in rows]
+            return [(e.id, e.project_id, (e.meta or {}).get("created_by_key")) for e in rows]

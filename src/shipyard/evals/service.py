@@ -66,10 +66,24 @@ class EvalService:
             self.experiments._mark(exp["id"], status="cancelled")
         return self.experiments.get(project_id, ref)
 
+    def principal_for(self, project_id: str, key_id: str | None) -> Principal | None:
+        """Who a resumed run acts as: the key that started it (its limits, budget and models still
+        apply), or the project's service identity when the platform has no keys. None: key revoked."""
+        keys = self.platform.services.get("keys")
+        if key_id is None or keys is None or getattr(keys, "open", True):
+            return Principal(project_id=project_id, role="service")
+        entry = keys.by_id.get(key_id)
+        return None if entry is None or entry.revoked else entry.principal
+
     async def startup(self) -> None:
-        for experiment_id, project_id in await asyncio.to_thread(self.experiments.unfinished):
+        for experiment_id, project_id, key_id in await asyncio.to_thread(self.experiments.unfinished):
+            principal = self.principal_for(project_id, key_id)
+            if principal is None:
+                self.experiments._mark(experiment_id, status="failed",
+                                       error="the API key that started this experiment no longer exists")
+                continue
             log.info("resuming experiment %s", experiment_id)
-            self.start(experiment_id, Principal(project_id=project_id, role="service"))
+            self.start(experiment_id, principal)
         if self.platform.settings.evals_online_interval > 0:
             self._online_task = asyncio.get_running_loop().create_task(self._online_loop(), name="shipyard-online-eval")
         self.platform.on_shutdown.append(self.shutdown)

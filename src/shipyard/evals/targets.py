@@ -136,10 +136,20 @@ def model_target(spec: dict[str, Any]) -> Target:
         output = message.get("content")
         if output is None and message.get("tool_calls"):
             output = message["tool_calls"]
-        return Output(output=output, latency_ms=latency, prompt_tokens=usage.get("prompt_tokens"),
-                      completion_tokens=usage.get("completion_tokens"), cost=usage.get("cost"))
+        pt, ct = usage.get("prompt_tokens"), usage.get("completion_tokens")
+        return Output(output=output, latency_ms=latency, prompt_tokens=pt, completion_tokens=ct,
+                      cost=usage.get("cost", price(env, model, pt, ct)))
 
     return call
+
+
+def price(env: Env, model: str, prompt: int | None, completion: int | None) -> float | None:
+    """What the call cost by the gateway's price table (gateway controls), when it has one."""
+    controls = env.platform.services.get("controls") if env.platform is not None else None
+    prices = getattr(controls, "prices", None)
+    if prices is None or (prompt is None and completion is None):
+        return None
+    return prices.cost(model, prompt, completion)
 
 
 def callable_target(fn: Callable[[Any], Any]) -> Target:

@@ -11,7 +11,8 @@ from pydantic import BaseModel, Field
 
 from shipyard.auth import Principal, require
 from shipyard.errors import InvalidRequest
-from shipyard.evals import base, calibrate, check_gates, compare
+from shipyard.evals import base
+from shipyard.evals.compare import calibrate, check_gates, compare
 from shipyard.evals.report import comparison_html, experiment_html
 from shipyard.evals.service import EvalService, service
 
@@ -73,7 +74,7 @@ async def create_experiment(body: ExperimentIn, request: Request,
     svc = _svc(request)
     exp = await asyncio.to_thread(svc.experiments.create, principal.project_id, body.dataset, body.target,
                                   body.evaluators, name=body.name, concurrency=body.concurrency,
-                                  metadata=body.metadata)
+                                  metadata=body.metadata, key_id=principal.key_id)
     svc.start(exp["id"], principal)
     return exp
 

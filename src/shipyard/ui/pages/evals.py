@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from shipyard.auth import Principal, require
-from shipyard.evals import compare
+from shipyard.evals.compare import compare
 from shipyard.evals.report import comparison_context, experiment_context
 from shipyard.evals.service import EvalService, service
 from shipyard.ui.charts import line_chart
