@@ -44,6 +44,9 @@ async def main(items: int, concurrency: int, latency: float) -> None:
         upstream.stop()
 
 
+EVALUATORS = ["exact_match", "contains", "rouge_l"]
+
+
 async def run_bench(platform: Platform, items: int, concurrency: int) -> None:
     rows = [{"input": f"question {n}", "expected": f"question {n}"} for n in range(items)]
     svc = service(platform)
@@ -61,7 +64,7 @@ async def run_bench(platform: Platform, items: int, concurrency: int) -> None:
     bare_s = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    exp = await run_experiment(platform, "bench", "echo", ["exact_match", "contains", "rouge_l"],
+    exp = await run_experiment(platform, "bench", "echo", EVALUATORS,
                                concurrency=concurrency)
     eval_s = time.perf_counter() - t0
     assert exp["done"] == items and exp["summary"]["pass_rate"]["mean"] == 1.0

@@ -110,6 +110,8 @@ async def openai_chat(body: dict[str, Any], send: Any) -> None:
         await asyncio.sleep(0.25)
     special = _eval_reply(model, body)
     if special is not None and not body.get("stream"):
+        if LATENCY:
+            await asyncio.sleep(LATENCY)
         message = {"role": "assistant", "content": special}
         await _send_json(send, 200, {"id": "chatcmpl-fake", "object": "chat.completion", "created": int(time.time()),
                                      "model": model, "choices": [{"index": 0, "finish_reason": "stop",

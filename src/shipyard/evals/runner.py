@@ -216,17 +216,17 @@ class Experiments:
             s.execute(update(EvalExperiment).where(EvalExperiment.id == exp_id).values(**values))
 
     def _save(self, exp: EvalExperiment, position: int, result: dict[str, Any]) -> bool:
-        row = EvalResult(id=new_id("res"), experiment_id=exp.id, item_id=result["item_id"], project_id=exp.project_id,
-                         position=position, output=result["output"], error=result["error"], scores=result["scores"],
-                         passed=None if result["passed"] is None else int(result["passed"]),
-                         latency_ms=result["latency_ms"], prompt_tokens=result["prompt_tokens"],
-                         completion_tokens=result["completion_tokens"], cost=result["cost"],
-                         trace_id=result["trace_id"])
+        row = {"id": new_id("res"), "experiment_id": exp.id, "item_id": result["item_id"],
+               "project_id": exp.project_id, "position": position, "output": result["output"],
+               "error": result["error"], "scores": result["scores"],
+               "passed": None if result["passed"] is None else int(result["passed"]),
+               "latency_ms": result["latency_ms"], "prompt_tokens": result["prompt_tokens"],
+               "completion_tokens": result["completion_tokens"], "cost": result["cost"],
+               "trace_id": result["trace_id"], "human_label": None, "created_at": datetime.now(UTC)}
         try:
-            with self.store.session() as s:
-                s.add(row)
-                s.flush()
-                s.execute(update(EvalExperiment).where(EvalExperiment.id == exp.id).values(
+            with self.store.engine.begin() as conn:  # one short transaction per item: the unit of resumption
+                conn.execute(EvalResult.__table__.insert(), row)
+                conn.execute(update(EvalExperiment).where(EvalExperiment.id == exp.id).values(
                     done=EvalExperiment.done + 1, errors=EvalExperiment.errors + (1 if result["error"] else 0)))
         except IntegrityError:  # another runner finished this item first: its result stands
             return False

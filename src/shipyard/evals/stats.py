@@ -17,6 +17,12 @@ DEFAULT_RESAMPLES = 2000
 SEED = 20240607
 
 
+def _chunks(resamples: int, width: int, cells: int = 2_000_000) -> list[int]:
+    """Resample in blocks of about `cells` numbers, so 10k items x 10k resamples stays a few MB."""
+    step = max(1, cells // max(1, width))
+    return [min(step, resamples - i) for i in range(0, resamples, step)]
+
+
 @dataclass(frozen=True, slots=True)
 class Estimate:
     mean: float | None
@@ -43,8 +49,8 @@ def bootstrap_ci(values: Sequence[float | None], *, confidence: float = 0.95,
     if arr.size == 1 or np.all(arr == arr[0]):
         return Estimate(mean, mean, mean, int(arr.size))
     rng = np.random.default_rng(seed)
-    idx = rng.integers(0, arr.size, size=(resamples, arr.size))
-    means = arr[idx].mean(axis=1)
+    means = np.concatenate([arr[rng.integers(0, arr.size, size=(n, arr.size))].mean(axis=1)
+                            for n in _chunks(resamples, arr.size)])
     alpha = (1 - confidence) / 2
     return Estimate(mean, float(np.quantile(means, alpha)), float(np.quantile(means, 1 - alpha)), int(arr.size))
 
@@ -92,9 +98,11 @@ def permutation_test(baseline: Sequence[float | None], candidate: Sequence[float
         sums = np.abs(signs @ nz)
         return float(np.mean(sums >= observed - 1e-12))
     rng = np.random.default_rng(seed)
-    signs = rng.choice((-1.0, 1.0), size=(resamples, nz.size))
-    sums = np.abs(signs @ nz)
-    return float((np.sum(sums >= observed - 1e-12) + 1) / (resamples + 1))
+    extreme = 0
+    for n in _chunks(resamples, nz.size):
+        signs = rng.integers(0, 2, size=(n, nz.size), dtype=np.int8) * 2 - 1
+        extreme += int(np.sum(np.abs(signs @ nz) >= observed - 1e-12))
+    return float((extreme + 1) / (resamples + 1))
 
 
 def paired_test(baseline: Sequence[float | None], candidate: Sequence[float | None], *,
