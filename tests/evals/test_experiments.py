@@ -147,3 +147,15 @@ async def test_embedding_similarity_uses_the_bundled_model(tmp_path: object, ups
         assert values[0] > 0.6 > values[1]
     finally:
         await p.stop()
+
+
+async def test_scores_reach_the_observability_scores_table(platform: Platform) -> None:
+    """Runs once the observability scores table (issue 4) is in the build; skipped before."""
+    scores = pytest.importorskip("shipyard.observe.scores")
+    make_dataset(platform, "qa", QA)
+    exp = await run_experiment(platform, "qa", "echo", ["exact_match"])
+    platform.writer.flush_all()
+    rows = scores.list_scores(platform.store, "default", name="exact_match", source="evaluator")
+    results = service(platform).experiments.results("default", exp["id"])
+    assert sorted((r["trace_id"], r["value"]) for r in rows) == sorted(
+        (r["trace_id"], r["scores"]["exact_match"]["value"]) for r in results)

@@ -103,6 +103,24 @@ class Env:
         return self.platform
 
 
+def export_scores(env: Env, trace_id: str, span_id: str | None, scores: dict[str, Score],
+                  metadata: dict[str, Any]) -> None:
+    """Also write scores to the observability scores table (`shipyard.observe.scores`), so they show on
+    the trace like any other feedback. A no-op in builds without it; errors are not scores, so skipped."""
+    if env.platform is None:
+        return
+    try:
+        from shipyard.observe.scores import add_score  # type: ignore[import-not-found]
+    except ImportError:
+        return
+    for name, sc in scores.items():
+        if sc.value is None:
+            continue
+        add_score(env.platform.writer, trace_id=trace_id, span_id=span_id, name=name[:100], value=float(sc.value),
+                  data_type="numeric", source="evaluator", comment=sc.reason, project_id=env.principal.project_id,
+                  metadata=metadata)
+
+
 class Evaluator:
     """Base class. Subclasses set `type` and implement `score`; parameters are keyword arguments."""
 

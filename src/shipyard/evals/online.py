@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 
 from shipyard.auth import Principal
 from shipyard.errors import Conflict, InvalidRequest, NotFound
-from shipyard.evals.base import Case, Env, build_all
+from shipyard.evals.base import Case, Env, build_all, export_scores
 from shipyard.evals.datasets import new_id
 from shipyard.evals.tables import OnlineRule, OnlineScore
 from shipyard.store.tables import Span
@@ -146,12 +146,14 @@ class Online:
             case = Case(input=sp.input, output=sp.output, expected=meta.get("expected"), context=meta.get("context"),
                         metadata=meta, latency_ms=sp.latency_ms, cost=sp.cost, prompt_tokens=sp.prompt_tokens,
                         completion_tokens=sp.completion_tokens)
+            scored = {}
             for ev in evaluators:
-                sc = await ev.evaluate(case, env)
+                sc = scored[ev.name] = await ev.evaluate(case, env)
                 rows.append(OnlineScore(id=new_id("osc"), rule_id=r.id, project_id=r.project_id, span_id=sp.id,
                                         trace_id=sp.trace_id, evaluator=ev.name, value=sc.value,
                                         passed=None if sc.passed is None else int(sc.passed),
                                         reason=sc.reason, error=sc.error, span_time=_aware(sp.end_time)))
+            export_scores(env, sp.trace_id, sp.id, scored, {"online_rule": r.name})
         import asyncio
 
         await asyncio.to_thread(self._store, r.id, rows, cursor, len(spans))

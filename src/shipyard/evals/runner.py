@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from shipyard.auth import Principal
 from shipyard.errors import InvalidRequest, NotFound
 from shipyard.evals import stats
-from shipyard.evals.base import Case, Env, Evaluator, Score, build_all
+from shipyard.evals.base import Case, Env, Evaluator, Score, build_all, export_scores
 from shipyard.evals.datasets import Datasets, new_id
 from shipyard.evals.tables import EvalDataset, EvalExperiment, EvalResult
 from shipyard.evals.targets import Target, build_target, check_spec
@@ -89,6 +89,7 @@ async def run_item(item_id: str, item_input: Any, expected: Any, context: Any, m
                           await asyncio.gather(*(ev.evaluate(case, env) for ev in evaluators)), strict=True))
         out["scores"] = {name: sc.as_dict() for name, sc in scores.items()}
         out["passed"] = item_passed(None, scores, evaluators)
+        export_scores(env, s.trace_id, s.id, scores, {"experiment_id": experiment_id, "item_id": item_id})
         s.update(output={"output": result.output, "scores": {n: sc.value for n, sc in scores.items()},
                          "passed": out["passed"]})
     return out
