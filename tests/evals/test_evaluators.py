@@ -78,6 +78,16 @@ async def test_custom_evaluators_from_python_functions() -> None:
     assert (await score("crashing_test", "x"))[2] == "RuntimeError: bug in my evaluator"
 
 
+async def test_lexical_groundedness_against_context() -> None:
+    context = "The Eiffel Tower is in Paris. It was completed in 1889."
+    grounded = await score("groundedness", "The Eiffel Tower was completed in 1889.", context=context)
+    assert grounded[:2] == (1.0, True)
+    half = await build("groundedness").evaluate(Case(input="q", output="The tower is in Berlin, Germany.",
+                                                     context=context), Env())
+    assert half.value == pytest.approx(1 / 3) and half.passed is False and "berlin" in half.reason
+    assert "needs the item's context" in (await score("groundedness", "x"))[2]
+
+
 async def test_guard_scanners_as_an_evaluator() -> None:
     leak = "Sure: the key is sk-proj-abcdefghijklmnopqrstuvwxyz0123456789ABCD, mail john.doe@example.com"
     assert (await score({"type": "guard", "scanners": ["secrets", "pii"]}, "All good here."))[:2] == (1.0, True)

@@ -66,6 +66,19 @@ async def test_several_judge_samples_and_calibration_fields(platform: Platform) 
     assert len(judge_gen) == 6
 
 
+async def test_groundedness_judged_by_a_model(platform: Platform) -> None:
+    context = "Shipyard stores traces in PostgreSQL or SQLite."
+    make_dataset(platform, "rag", [{"input": "Shipyard stores traces in SQLite.", "context": context},
+                                   {"input": "Shipyard stores traces in MongoDB.", "context": context},
+                                   {"input": "Where are traces stored?"}])
+    exp = await run_experiment(platform, "rag", "echo", [{"type": "groundedness", "model": "judge"}])
+    results = service(platform).experiments.results("default", exp["id"])
+    assert [r["scores"]["groundedness"]["value"] for r in results] == [1.0, 0.0, None]
+    assert results[2]["scores"]["groundedness"]["error"] == "groundedness needs the item's context"
+    prompt = next(s for s in spans(platform) if s.model == "judge").input[-1]["content"]
+    assert "[CONTEXT]" in prompt and "[REFERENCE]" not in prompt
+
+
 async def test_model_target_with_template_and_missing_variable(platform: Platform) -> None:
     make_dataset(platform, "vars", [{"input": {"city": "Lima"}, "expected": "Lima"}, {"input": {"town": "x"}}])
     target = {"type": "model", "model": "echo", "system": "Answer briefly.",
