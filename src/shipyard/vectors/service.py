@@ -380,3 +380,29 @@ class VectorService(SearchMixin):
             rows = list(session.scalars(query))
         return [{"id": r.doc_id, "text": r.text, "metadata": r.meta or {}, "content_hash": r.content_hash,
                  **({"vector": r.embedding.tolist()} if with_vectors else {})} for r in rows]
+
+    async def ingest_files(self, name: str, files: list[tuple[str, bytes]], *, chunk_size: int = 1000,
+                           overlap: int = 150, metadata: dict[str, Any] | None = None, batch: int = 256,
+                           project_id: str = DEFAULT_PROJECT) -> dict[str, Any]:
+        """Extract, chunk and upsert files. Every file is read before anything is written, so one
+        unreadable file fails the request without a partial ingest; re-sending skips unchanged chunks."""
+        from shipyard.vectors.ingest import file_documents
+
+        if not files:
+            raise InvalidRequest("send at least one file", param="files")
+        self.collection(name, project_id, fresh=True)
+        prepared = [(source, file_documents(source, data, size=chunk_size, overlap=overlap, metadata=metadata))
+                    for source, data in files]
+        report = []
+        for source, docs in prepared:
+            totals = {"source": source, "chunks": len(docs), "upserted": 0, "unchanged": 0, "duplicates": 0,
+                      "deleted": 0}
+            for i in range(0, len(docs), batch):
+                last = i + batch >= len(docs)
+                result = await self.upsert(name, docs[i:i + batch], project_id=project_id,
+                                           sync_sources={source: len(docs)} if last else None)
+                for key in ("upserted", "unchanged", "duplicates", "deleted"):
+                    totals[key] += result[key]
+            report.append(totals)
+        return {"object": "ingest.result", "files": report,
+                "chunks": sum(r["chunks"] for r in report), "upserted": sum(r["upserted"] for r in report)}
