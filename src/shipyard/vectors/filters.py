@@ -12,6 +12,7 @@ a typo in a filter should be loud, not look like "no matches".
 
 from __future__ import annotations
 
+import operator
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, false, not_, or_, true
@@ -19,6 +20,8 @@ from sqlalchemy import ColumnElement, and_, false, not_, or_, true
 from shipyard.errors import InvalidRequest
 from shipyard.vectors.tables import VectorDocument
 
+_OPS = {"$eq": operator.eq, "$ne": operator.ne, "$gt": operator.gt, "$gte": operator.ge, "$lt": operator.lt,
+        "$lte": operator.le}
 _COMPARE = {"$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$in", "$nin", "$exists"}
 
 
@@ -47,8 +50,9 @@ def _condition(field: str, op: str, value: Any) -> ColumnElement[bool]:
         clause = or_(*(_typed(field, v) == v for v in value))
         return clause if op == "$in" else not_(clause)
     expr = _typed(field, value)
-    return {"$eq": expr == value, "$ne": expr != value, "$gt": expr > value, "$gte": expr >= value,
-            "$lt": expr < value, "$lte": expr <= value}[op]
+    if isinstance(value, bool) and op not in ("$eq", "$ne"):
+        raise InvalidRequest(f"filter on '{field}': {op} does not apply to true/false", param="filters")
+    return _OPS[op](expr, value)
 
 
 def fields_used(filters: dict[str, Any] | None) -> set[str]:
