@@ -104,7 +104,7 @@ def _cluster(ids: list[str], texts: list[str], matrix: np.ndarray, method: str, 
     n = len(x)
     silhouette = None
     if method == "hdbscan":
-        labels = HDBSCAN(min_cluster_size=min(min_cluster_size, n)).fit_predict(x)
+        labels = HDBSCAN(min_cluster_size=min(min_cluster_size, n), copy=True).fit_predict(x)
         if (labels >= 0).sum() and len(set(labels[labels >= 0].tolist())) > 1:
             keep = labels >= 0
             silhouette = float(silhouette_score(x[keep], labels[keep]))
