@@ -107,6 +107,7 @@ class Settings(BaseSettings):
     vector_hnsw_ef_search: int = 64
     vector_embed_batch: int = 64
     vector_index_save_interval: float = 10.0
+    vector_payload_cache: int = 200_000  # documents per embedded collection kept in memory for fast hits
 
     log_level: str = "warning"
 

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from shipyard.store import Store
 
 log = logging.getLogger(__name__)
+Payload = tuple[str, str, dict[str, Any] | None]
 SPACES = {"cosine": "cosine", "ip": "ip", "l2": "l2"}
 PG_OPS = {"cosine": ("vector_cosine_ops", "<=>"), "ip": ("vector_ip_ops", "<#>"), "l2": ("vector_l2_ops", "<->")}
 _WORD = re.compile(r"\w+", re.UNICODE)
@@ -76,6 +77,9 @@ class HnswIndex:
         self.version = -1
         self.live = 0
         self.dirty = False
+        # pk -> (doc id, text, metadata) of every document, when the collection is small enough
+        # (vector_payload_cache): hits are then served without a database round trip.
+        self.payloads: dict[int, Payload] | None = None
         self.saved_at = time.monotonic()
 
     def init(self, capacity: int) -> None:
@@ -106,7 +110,7 @@ class HnswIndex:
             need = self.index.element_count + len(keys)
             if need > self.index.get_max_elements():
                 self.index.resize_index(max(need, self.index.get_max_elements() * 2))
-            self.index.add_items(vectors, keys, num_threads=1)
+            self.index.add_items(vectors, keys, num_threads=1 if len(keys) < 256 else -1)
             self.live += len(keys) - present
             self._touch(version)
 
@@ -191,8 +195,17 @@ class EmbeddedBackend:
             idx = HnswIndex(self._path(col.id), col.dimensions, col.distance, self.settings)
             if not idx.load(col.version):
                 self._rebuild(idx, col)
+            self._warm(idx, col)
             self.indexes[col.id] = idx
             return idx
+
+    def _warm(self, idx: HnswIndex, col: VectorCollection) -> None:
+        if idx.live > self.settings.vector_payload_cache:
+            return
+        query = select(VectorDocument.pk, VectorDocument.doc_id, VectorDocument.text, VectorDocument.meta).where(
+            VectorDocument.collection_id == col.id)
+        with self.store.engine.connect() as conn:
+            idx.payloads = {pk: (doc_id, text_, meta) for pk, doc_id, text_, meta in conn.execute(query)}
 
     def _rebuild(self, idx: HnswIndex, col: VectorCollection) -> None:
         query = select(VectorDocument.pk, VectorDocument.embedding).where(VectorDocument.collection_id == col.id)
@@ -210,6 +223,7 @@ class EmbeddedBackend:
         idx = HnswIndex(self._path(col.id), col.dimensions, col.distance, self.settings)
         idx.init(1024)
         idx.version, idx.dirty = col.version, True
+        idx.payloads = {}
         self.indexes[col.id] = idx
 
     def dropped(self, collection_id: str) -> None:
@@ -217,8 +231,8 @@ class EmbeddedBackend:
         for suffix in (".hnsw", ".json", ".tmp"):
             self._path(collection_id).with_suffix(suffix).unlink(missing_ok=True)
 
-    def apply(self, col: VectorCollection, keys: list[int], vectors: np.ndarray | None,
-              removed: list[int]) -> None:
+    def apply(self, col: VectorCollection, keys: list[int], vectors: np.ndarray | None, removed: list[int],
+              payloads: dict[int, Payload] | None = None) -> None:
         """Follow one committed write (one version step) of the collection."""
         idx = self.indexes.get(col.id)
         if idx is None or idx.version != col.version - 1:
@@ -228,6 +242,12 @@ class EmbeddedBackend:
             idx.remove(removed, col.version)
         if keys and vectors is not None:
             idx.add(np.asarray(keys, dtype=np.int64), vectors, col.version)
+        if idx.payloads is not None:
+            for key in removed:
+                idx.payloads.pop(key, None)
+            idx.payloads.update(payloads or {})
+            if len(idx.payloads) > self.settings.vector_payload_cache:
+                idx.payloads = None
         idx.version, idx.dirty = col.version, True
         self._maybe_save(idx)
 
@@ -242,11 +262,18 @@ class EmbeddedBackend:
             except OSError:
                 log.exception("could not save a vector index to %s", idx.path)
 
-    def nearest(self, col: VectorCollection, query: np.ndarray, k: int,
-                where: ColumnElement[bool] | None = None) -> list[tuple[int, float]]:
+    def nearest(self, col: VectorCollection, query: np.ndarray, k: int, where: ColumnElement[bool] | None = None,
+                payloads: dict[int, Payload] | None = None) -> list[tuple[int, float]]:
+        """(key, score) best first; fills `payloads` with what it holds of the hits' documents."""
         idx = self.index_for(col)
         if where is None:
-            return idx.search(query, k)
+            found = idx.search(query, k)
+            cache = idx.payloads
+            if payloads is not None and cache is not None:
+                for key, _ in found:
+                    if key in cache:
+                        payloads[key] = cache[key]
+            return found
         with self.store.session() as session:
             allowed = set(session.scalars(select(VectorDocument.pk).where(VectorDocument.collection_id == col.id,
                                                                           where)))
@@ -286,6 +313,17 @@ class PgBackend:
 
     def __init__(self, store: Store, settings: Settings) -> None:
         self.store, self.settings = store, settings
+        ef = int(settings.vector_hnsw_ef_search)
+
+        def on_connect(dbapi_conn: Any, _record: Any) -> None:
+            with dbapi_conn.cursor() as cur:  # a session setting, so searches need no extra round trip
+                cur.execute(f"SET hnsw.ef_search = {ef}")
+            dbapi_conn.commit()
+
+        from sqlalchemy import event
+
+        event.listen(store.engine, "connect", on_connect)
+        store.engine.dispose()  # connections opened before the listener lack the setting
 
     @staticmethod
     def _index_name(collection_id: str) -> str:
@@ -306,8 +344,8 @@ class PgBackend:
         with self.store.session() as session:
             session.execute(text(f"DROP INDEX IF EXISTS {self._index_name(collection_id)}"))
 
-    def apply(self, col: VectorCollection, keys: list[int], vectors: np.ndarray | None,
-              removed: list[int]) -> None:
+    def apply(self, col: VectorCollection, keys: list[int], vectors: np.ndarray | None, removed: list[int],
+              payloads: dict[int, Payload] | None = None) -> None:
         """The database's own index already followed the write."""
 
     def save_all(self) -> None:
@@ -320,17 +358,22 @@ class PgBackend:
         q = cast(bindparam("q", vector_literal(query), type_=String), typ)
         return cast(VectorDocument.embedding, typ).op(op, return_type=Float)(q)
 
-    def nearest(self, col: VectorCollection, query: np.ndarray, k: int,
-                where: ColumnElement[bool] | None = None) -> list[tuple[int, float]]:
+    def nearest(self, col: VectorCollection, query: np.ndarray, k: int, where: ColumnElement[bool] | None = None,
+                payloads: dict[int, Payload] | None = None) -> list[tuple[int, float]]:
+        """(key, score) best first, in one round trip that also brings the hits' documents."""
         dist = self.distance(col, query)
-        stmt = select(VectorDocument.pk, dist).where(VectorDocument.collection_id == col.id).order_by(dist).limit(k)
+        stmt = (select(VectorDocument.pk, dist, VectorDocument.doc_id, VectorDocument.text, VectorDocument.meta)
+                .where(VectorDocument.collection_id == col.id).order_by(dist).limit(k))
         if where is not None:
             stmt = stmt.where(where)
-        with self.store.session() as session:
-            session.execute(text(f"SET LOCAL hnsw.ef_search = {max(int(self.settings.vector_hnsw_ef_search), k)}"))
+        with self.store.engine.begin() as conn:
+            if k > self.settings.vector_hnsw_ef_search:  # connections start with the configured ef_search
+                conn.execute(text(f"SET LOCAL hnsw.ef_search = {int(k)}"))
             if where is not None:  # keep walking the graph until enough rows pass the filter (pgvector 0.8)
-                session.execute(text("SET LOCAL hnsw.iterative_scan = strict_order"))
-            rows = session.execute(stmt).all()
+                conn.execute(text("SET LOCAL hnsw.iterative_scan = strict_order"))
+            rows = conn.execute(stmt).all()
+        if payloads is not None:
+            payloads.update((r[0], (r[2], r[3], r[4])) for r in rows)
         if not rows:
             return []
         d = np.array([r[1] for r in rows], dtype=np.float64)

@@ -99,7 +99,7 @@ class SearchMixin:
                 qvec = (await self.embed(col, [query]))[0]
             hits = await self._search(col, query, qvec, top_k, mode, where, min_score, mmr, diversity,
                                       set(exclude_ids or ()))
-            s.update(output=[{"id": h.id, "score": round(h.score, 6)} for h in hits],
+            s.update(output={"ids": [h.id for h in hits], "scores": [round(h.score, 6) for h in hits]},
                      metadata={"hits": len(hits), "backend": self.backend.name, "model": col.model})
             return hits
 
@@ -108,11 +108,13 @@ class SearchMixin:
                       diversity: float, exclude: set[str]) -> list[Hit]:
         pool = top_k * 4 if (use_mmr or mode == "hybrid") else top_k
         pool += len(exclude)
-        vec_ranked = self.backend.nearest(col, qvec, pool, where) if qvec is not None and mode != "keyword" else []
+        payloads: dict[int, tuple[str, str, dict | None]] = {}
+        vec_ranked = (self.backend.nearest(col, qvec, pool, where, payloads)
+                      if qvec is not None and mode != "keyword" else [])
         kw_ranked = self.backend.keyword(col, query, pool, where) if query and mode != "vector" else []
         need_vectors = use_mmr or mode == "hybrid"
         keys = list(dict.fromkeys([pk for pk, _ in vec_ranked] + [pk for pk, _ in kw_ranked]))
-        rows = self._rows(keys, need_vectors)
+        rows = self._rows(keys, need_vectors, payloads)
         vec_score = dict(vec_ranked)
         kw_score = dict(kw_ranked)
         if mode == "hybrid" and qvec is not None:  # keyword-only candidates still get a true similarity
@@ -141,14 +143,18 @@ class SearchMixin:
                     vector_score=vec_score.get(pk) if mode == "hybrid" else None,
                     keyword_score=kw_score.get(pk) if mode == "hybrid" else None) for pk in order[:top_k]]
 
-    def _rows(self: VectorService, keys: list[int], with_vectors: bool) -> dict[int, tuple[Any, ...]]:
-        if not keys:
-            return {}
+    def _rows(self: VectorService, keys: list[int], with_vectors: bool,
+              known: dict[int, tuple[str, str, dict | None]]) -> dict[int, tuple[Any, ...]]:
+        """(doc id, text, metadata[, vector]) by key; what the backend already handed over is not fetched."""
+        missing = keys if with_vectors else [k for k in keys if k not in known]
+        if not missing:
+            return {k: known[k] for k in keys}
         cols = [VectorDocument.pk, VectorDocument.doc_id, VectorDocument.text, VectorDocument.meta]
         if with_vectors:
             cols.append(VectorDocument.embedding)
-        with self.store.session() as session:
-            return {r[0]: tuple(r[1:]) for r in session.execute(select(*cols).where(VectorDocument.pk.in_(keys)))}
+        with self.store.engine.connect() as conn:
+            fetched = {r[0]: tuple(r[1:]) for r in conn.execute(select(*cols).where(VectorDocument.pk.in_(missing)))}
+        return {k: known.get(k) or fetched[k] for k in keys if k in known or k in fetched}
 
     async def vectors_of(self: VectorService, col: VectorCollection, ids: list[str]) -> dict[str, np.ndarray]:
         with self.store.session() as session:

@@ -312,6 +312,7 @@ class VectorService(SearchMixin):
                 doc["vector"] = vector
         removed: list[int] = []
         added: list[tuple[int, np.ndarray]] = []
+        payloads: dict[int, tuple[str, str, dict | None]] = {}
         fields = set(col.fields or [])
         with self.store.session() as session:
             for doc_id, doc in {**meta_only, **todo}.items():
@@ -323,7 +324,10 @@ class VectorService(SearchMixin):
                     session.add(row)
                     session.flush()
                     added.append((row.pk, doc["vector"]))
-                elif doc_id in meta_only:
+                    payloads[row.pk] = (doc_id, doc["text"], doc["metadata"])
+                    continue
+                payloads[old[0]] = (doc_id, doc["text"], doc["metadata"])
+                if doc_id in meta_only:
                     session.execute(update(VectorDocument).where(VectorDocument.pk == old[0])
                                     .values(meta=doc["metadata"]))
                 else:
@@ -346,7 +350,7 @@ class VectorService(SearchMixin):
         if changed:
             self._remember(col)
             vectors = np.vstack([a[1] for a in added]) if added else None
-            self.backend.apply(col, [a[0] for a in added], vectors, removed)
+            self.backend.apply(col, [a[0] for a in added], vectors, removed, payloads)
         return {"object": "upsert.result", "upserted": len(todo), "metadata_updated": len(meta_only),
                 "unchanged": unchanged, "duplicates": duplicates, "deleted": len(removed), "version": col.version}
 
