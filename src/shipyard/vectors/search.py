@@ -154,6 +154,8 @@ class SearchMixin:
             cols.append(VectorDocument.embedding)
         with self.store.engine.connect() as conn:
             fetched = {r[0]: tuple(r[1:]) for r in conn.execute(select(*cols).where(VectorDocument.pk.in_(missing)))}
+        if with_vectors:
+            return fetched
         return {k: known.get(k) or fetched[k] for k in keys if k in known or k in fetched}
 
     async def vectors_of(self: VectorService, col: VectorCollection, ids: list[str]) -> dict[str, np.ndarray]:
