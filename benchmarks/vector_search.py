@@ -53,43 +53,55 @@ def recall(found: list[list[int]], truth: np.ndarray) -> float:
     return float(np.mean([len(set(f) & set(t.tolist())) / k for f, t in zip(found, truth, strict=True)]))
 
 
-def raw_hnswlib(data: np.ndarray, queries: np.ndarray, k: int, s: Settings) -> tuple[list[list[int]], float, float]:
-    import hnswlib
+class RawHnswlib:
+    """hnswlib called directly, with Shipyard's parameters."""
 
-    t0 = time.perf_counter()
-    index = hnswlib.Index(space="cosine", dim=data.shape[1])
-    index.init_index(max_elements=len(data), M=s.vector_hnsw_m, ef_construction=s.vector_hnsw_ef_construction)
-    index.add_items(data, np.arange(len(data)))
-    build = time.perf_counter() - t0
-    index.set_ef(s.vector_hnsw_ef_search)
-    index.set_num_threads(1)
-    t0 = time.perf_counter()
-    found = [index.knn_query(q, k=k, num_threads=1)[0][0].tolist() for q in queries]
-    return found, len(queries) / (time.perf_counter() - t0), build
+    def __init__(self, data: np.ndarray, s: Settings) -> None:
+        import hnswlib
 
-
-def raw_pgvector(url: str, collection_id: str, queries: np.ndarray, k: int, s: Settings,
-                 key_to_row: dict[int, int]) -> tuple[list[list[int]], float]:
-    import psycopg
-
-    from shipyard.vectors.tables import vector_literal
-
-    dims = queries.shape[1]
-    sql = (f"SELECT pk FROM vector_documents WHERE collection_id = %s ORDER BY embedding::vector({dims}) <=> "
-           f"%s::vector({dims}) LIMIT %s")
-    with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True) as conn:
-        conn.execute(f"SET hnsw.ef_search = {s.vector_hnsw_ef_search}")
-        literals = [vector_literal(q) for q in queries[:5]]
-        for lit in literals:  # warm the plan and the buffer cache
-            conn.execute(sql, (collection_id, lit, k)).fetchall()
         t0 = time.perf_counter()
-        found = [[key_to_row[r[0]] for r in conn.execute(sql, (collection_id, vector_literal(q), k)).fetchall()]
-                 for q in queries]
-        return found, len(queries) / (time.perf_counter() - t0)
+        self.index = hnswlib.Index(space="cosine", dim=data.shape[1])
+        self.index.init_index(max_elements=len(data), M=s.vector_hnsw_m,
+                              ef_construction=s.vector_hnsw_ef_construction)
+        self.index.add_items(data, np.arange(len(data)))
+        self.build = time.perf_counter() - t0
+        self.index.set_ef(s.vector_hnsw_ef_search)
+        self.index.set_num_threads(1)
+
+    def query(self, queries: np.ndarray, k: int) -> list[list[int]]:
+        return [self.index.knn_query(q, k=k, num_threads=1)[0][0].tolist() for q in queries]
+
+    def close(self) -> None:
+        pass
 
 
-async def through_shipyard(settings: Settings, data: np.ndarray, queries: np.ndarray, k: int, trace: bool = True
-                           ) -> tuple[list[list[int]], float, float, str, dict[int, int]]:
+class RawPgvector:
+    """The same SQL Shipyard's index serves, sent straight through psycopg on one connection."""
+
+    build = float("nan")
+
+    def __init__(self, url: str, collection_id: str, dims: int, s: Settings, key_to_row: dict[int, int]) -> None:
+        import psycopg
+
+        self.conn = psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True)
+        self.conn.execute(f"SET hnsw.ef_search = {s.vector_hnsw_ef_search}")
+        self.sql = (f"SELECT pk FROM vector_documents WHERE collection_id = %s ORDER BY embedding::vector({dims}) "
+                    f"<=> %s::vector({dims}) LIMIT %s")
+        self.collection_id, self.key_to_row = collection_id, key_to_row
+
+    def query(self, queries: np.ndarray, k: int) -> list[list[int]]:
+        from shipyard.vectors.tables import vector_literal
+
+        return [[self.key_to_row[r[0]] for r in self.conn.execute(
+            self.sql, (self.collection_id, vector_literal(q), k)).fetchall()] for q in queries]
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+async def compare(settings: Settings, data: np.ndarray, queries: np.ndarray, k: int, rounds: int, trace: bool
+                  ) -> dict[str, float]:
+    """Load the vectors through Shipyard, then alternate query rounds: raw library, Shipyard, raw, ..."""
     platform = Platform.build(settings)
     if not platform.store.is_sqlite:
         with platform.store.engine.begin() as conn:
@@ -100,6 +112,7 @@ async def through_shipyard(settings: Settings, data: np.ndarray, queries: np.nda
         from shipyard.observe import tracing
 
         tracing.install(None)
+    raw: RawHnswlib | RawPgvector | None = None
     try:
         svc = get_service(platform)
         await svc.create("bench", model=None, dimensions=data.shape[1], distance="cosine")
@@ -109,21 +122,38 @@ async def through_shipyard(settings: Settings, data: np.ndarray, queries: np.nda
             await svc.upsert("bench", docs, dedupe=False)
         load = time.perf_counter() - t0
         col = svc.collection("bench", fresh=True)
-        for q in queries[:5]:
-            await svc.search("bench", vector=q, top_k=k, mode="vector")  # loads or builds the index
-        t0 = time.perf_counter()
-        hits = [await svc.search("bench", vector=q, top_k=k, mode="vector") for q in queries]
-        qps = len(queries) / (time.perf_counter() - t0)
-        found = [[int(h.id) for h in hs] for hs in hits]
-        from sqlalchemy import select
+        if platform.store.is_sqlite:
+            raw = RawHnswlib(data, settings)
+        else:
+            from sqlalchemy import select
 
-        from shipyard.vectors.tables import VectorDocument
+            from shipyard.vectors.tables import VectorDocument
 
-        with platform.store.session() as session:
-            key_to_row = {pk: int(doc_id) for pk, doc_id in session.execute(
-                select(VectorDocument.pk, VectorDocument.doc_id).where(VectorDocument.collection_id == col.id))}
-        return found, qps, load, col.id, key_to_row
+            with platform.store.session() as session:
+                key_to_row = {pk: int(doc_id) for pk, doc_id in session.execute(
+                    select(VectorDocument.pk, VectorDocument.doc_id).where(VectorDocument.collection_id == col.id))}
+            raw = RawPgvector(settings.effective_database_url, col.id, data.shape[1], settings, key_to_row)
+
+        async def shipyard(qs: np.ndarray) -> list[list[int]]:
+            return [[int(h.id) for h in await svc.search("bench", vector=q, top_k=k, mode="vector")] for q in qs]
+
+        raw.query(queries[:20], k)  # warm both sides: index loaded, plans and caches hot
+        await shipyard(queries[:20])
+        times = {"raw": 0.0, "shipyard": 0.0}
+        found: dict[str, list[list[int]]] = {}
+        for _ in range(rounds):
+            t0 = time.perf_counter()
+            found["raw"] = raw.query(queries, k)
+            times["raw"] += time.perf_counter() - t0
+            t0 = time.perf_counter()
+            found["shipyard"] = await shipyard(queries)
+            times["shipyard"] += time.perf_counter() - t0
+        n = len(queries) * rounds
+        return {"raw_qps": n / times["raw"], "qps": n / times["shipyard"], "load": load, "build": raw.build,
+                "raw_found": found["raw"], "found": found["shipyard"]}
     finally:
+        if raw is not None:
+            raw.close()
         await platform.stop()
 
 
@@ -134,41 +164,38 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=1000)
     parser.add_argument("--k", type=int, default=10)
     parser.add_argument("--backends", nargs="+", default=["sqlite", "postgres"], choices=["sqlite", "postgres"])
+    parser.add_argument("--rounds", type=int, default=3, help="alternating raw/Shipyard query rounds")
     parser.add_argument("--no-trace", action="store_true", help="record no spans (isolates the tracing cost)")
     parser.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432/postgres", help="admin URL")
     args = parser.parse_args()
 
     data, queries = dataset(args.n, args.queries, args.dims)
     truth = exact_top(data, queries, args.k)
-    print(f"{args.n:,} vectors x {args.dims} dims, {args.queries:,} queries, top {args.k}")
-    print(f"{'backend':<10}{'side':<10}{'recall@k':>10}{'q/s':>10}{'ratio':>8}{'load s':>9}")
+    print(f"{args.n:,} vectors x {args.dims} dims, {args.queries:,} queries x {args.rounds} alternating rounds, "
+          f"top {args.k}, tracing {'off' if args.no_trace else 'on'}")
+    print(f"{'backend':<10}{'side':<14}{'recall@k':>10}{'q/s':>10}{'ratio':>8}{'load s':>9}")
     for backend in args.backends:
         tmp = Path(tempfile.mkdtemp(prefix="shipyard-vbench-"))
-        if backend == "sqlite":
-            settings = Settings(data_dir=tmp, include_bundled_models=False)
-            raw_found, raw_qps, build = raw_hnswlib(data, queries, args.k, settings)
-            found, qps, load, _, _ = asyncio.run(through_shipyard(settings, data, queries, args.k, not args.no_trace))
-        else:
+        url, name = None, ""
+        if backend == "postgres":
             import psycopg
 
             name = f"shipyard_bench_{uuid.uuid4().hex[:8]}"
             with psycopg.connect(args.pg, autocommit=True) as conn:
                 conn.execute(f'CREATE DATABASE "{name}"')
             url = args.pg.rsplit("/", 1)[0] + "/" + name
-            try:
-                settings = Settings(data_dir=tmp, database_url=url, include_bundled_models=False)
-                found, qps, load, col_id, key_to_row = asyncio.run(
-                    through_shipyard(settings, data, queries, args.k, not args.no_trace))
-                raw_found, raw_qps = raw_pgvector(url, col_id, queries, args.k, settings, key_to_row)
-                build = float("nan")
-            finally:
+        try:
+            settings = Settings(data_dir=tmp, database_url=url, include_bundled_models=False)
+            r = asyncio.run(compare(settings, data, queries, args.k, args.rounds, not args.no_trace))
+        finally:
+            if url:
                 with psycopg.connect(args.pg, autocommit=True) as conn:
                     conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        lib = "hnswlib" if backend == "sqlite" else "pgvector"
-        print(f"{backend:<10}{'raw ' + lib:<10}{recall(raw_found, truth):>10.3f}{raw_qps:>10.0f}{'':>8}"
-              f"{build:>9.1f}")
-        print(f"{backend:<10}{'shipyard':<10}{recall(found, truth):>10.3f}{qps:>10.0f}{qps / raw_qps:>8.2f}"
-              f"{load:>9.1f}", flush=True)
+        lib = "hnswlib" if backend == "sqlite" else "pgvector SQL"
+        print(f"{backend:<10}{'raw ' + lib:<14}{recall(r['raw_found'], truth):>10.3f}{r['raw_qps']:>10.0f}{'':>8}"
+              f"{r['build']:>9.1f}")
+        print(f"{backend:<10}{'shipyard':<14}{recall(r['found'], truth):>10.3f}{r['qps']:>10.0f}"
+              f"{r['qps'] / r['raw_qps']:>8.2f}{r['load']:>9.1f}", flush=True)
 
 
 if __name__ == "__main__":

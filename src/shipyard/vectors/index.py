@@ -140,7 +140,8 @@ class HnswIndex:
             k = min(k, self.live)
             if k <= 0:
                 return []
-            if self.index.ef < k:
+            ef = self.settings.vector_hnsw_ef_search
+            if k > ef:
                 self.index.set_ef(k)
             try:
                 if allowed is None:
@@ -151,7 +152,8 @@ class HnswIndex:
             except RuntimeError:  # fewer reachable points than k: answer with what a smaller k finds
                 return self.search(query, k // 2, allowed) if k > 1 else []
             finally:
-                self.index.set_ef(self.settings.vector_hnsw_ef_search)
+                if k > ef:
+                    self.index.set_ef(ef)
         scores = to_score(dists[0], self.metric)
         return list(zip(labels[0].tolist(), scores.tolist(), strict=True))
 

@@ -99,8 +99,9 @@ class SearchMixin:
                 qvec = (await self.embed(col, [query]))[0]
             hits = await self._search(col, query, qvec, top_k, mode, where, min_score, mmr, diversity,
                                       set(exclude_ids or ()))
-            s.update(output={"ids": [h.id for h in hits], "scores": [round(h.score, 6) for h in hits]},
-                     metadata={"hits": len(hits), "backend": self.backend.name, "model": col.model})
+            s.update(output=[h.id for h in hits],
+                     metadata={"hits": len(hits), "top_score": hits[0].score if hits else None,
+                               "backend": self.backend.name, "model": col.model})
             return hits
 
     async def _search(self: VectorService, col: VectorCollection, query: str | None, qvec: np.ndarray | None,
