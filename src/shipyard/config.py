@@ -111,6 +111,42 @@ class Settings(BaseSettings):
 
     log_level: str = "warning"
 
+    # Gateway controls (keys, limits, budgets, cache, routing): see docs/controls.md.
+    auth: str = "auto"  # auto: keys required once one exists (first start on a non-loopback host makes one); on
+    admin_key: str | None = None  # the first admin key, instead of a generated one
+    redis_prefix: str = "shipyard:"
+    control_poll_interval: float = 1.0  # seconds between checks for changes made on other replicas
+    limits_burst_seconds: float = 60.0  # a per-minute limit may be spent in a burst of this many seconds' worth
+    default_rpm: int | None = None  # limits for keys and projects that set none
+    default_tpm: int | None = None
+    cache_enabled: bool = False
+    cache_backend: str = "auto"  # auto (redis when configured, else sqlite) | memory | sqlite | redis
+    cache_ttl: float = 3600.0
+    cache_max_entries: int = 10_000
+    cache_semantic_models: list[str] = Field(default_factory=list)  # opt-in semantic cache per model
+    cache_similarity: float = 0.95
+    cache_embedding_model: str = DEFAULT_EMBEDDING_MODEL
+    deployments: list[dict[str, Any]] = Field(default_factory=list)  # seeded into the database on first start
+    retries: int = 0  # retries on 429/5xx/timeouts for plain models; deployments set their own
+    retry_backoff: float = 0.25
+    breaker_failures: int = 5  # consecutive failures that open a deployment's circuit
+    breaker_cooldown: float = 30.0  # seconds a tripped deployment rests before one trial request
+
+    # Fine-tuning (issue 9). The embedded worker trains inside `shipyard serve`; at scale turn it off and run
+    # `shipyard worker` on the machines with the GPUs (they share the database and `finetune_dir`).
+    finetune_embedded_worker: bool = True
+    finetune_dir: Path | None = None  # checkpoints and adapters; default <data_dir>/finetune
+    finetune_device: str | None = None  # cuda, cuda:1, mps or cpu; default: CUDA when available
+    finetune_lease_seconds: float = 60.0  # a job whose worker stopped heartbeating this long is taken up again
+    finetune_poll_interval: float = 2.0
+    finetune_max_file_bytes: int = 200 * 1024 * 1024
+    finetune_eval_max_items: int = 50
+    finetune_model_sync_interval: float = 5.0  # how often a server picks up models registered by other workers
+    # Guardrails: scan model input and output in the gateway (policies per project/key/model in the DB).
+    guard_enabled: bool = True
+    guard_redact_storage: bool = False  # mask PII and secrets in what Shipyard stores (records, traces)
+    guard_policy_refresh: float = 10.0  # seconds between policy reloads (other workers' edits)
+
     @classmethod
     def settings_customise_sources(
         cls,
