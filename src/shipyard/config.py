@@ -100,6 +100,15 @@ class Settings(BaseSettings):
     # Store what went into and came out of each model call in its span (off: metadata only).
     trace_content: bool = True
 
+    # Vector collections: HNSW graph parameters (embedded hnswlib index and pgvector alike), embedding
+    # batch size, and how often a changed embedded index is written beside the database.
+    vector_hnsw_m: int = 16
+    vector_hnsw_ef_construction: int = 128
+    vector_hnsw_ef_search: int = 64
+    vector_embed_batch: int = 64
+    vector_index_save_interval: float = 10.0
+    vector_payload_cache: int = 200_000  # documents per embedded collection kept in memory for fast hits
+
     log_level: str = "warning"
 
     # Gateway controls (keys, limits, budgets, cache, routing): see docs/controls.md.
