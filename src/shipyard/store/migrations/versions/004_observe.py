@@ -1,0 +1,109 @@
+"""Observability: search indexes on spans and traces (incl. full-text), scores, drift history and alerts.
+
+Full-text search over span inputs and outputs is FTS5 (external content, kept by triggers) on SQLite
+and a GIN index over a `tsvector` expression on PostgreSQL; both match whole words.
+
+Revision ID: 0004_observe
+Revises: 0001_foundation
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0004_observe"
+down_revision = "0001_foundation"
+branch_labels = ("observe",)
+depends_on = None
+
+TZ = sa.DateTime(timezone=True)
+PG_TSVECTOR = ("to_tsvector('simple'::regconfig, coalesce(input::text, '') || ' ' || coalesce(output::text, ''))")
+
+
+def upgrade() -> None:
+    op.create_table(
+        "scores",
+        sa.Column("id", sa.String(32), primary_key=True),
+        sa.Column("project_id", sa.String(64), nullable=False),
+        sa.Column("trace_id", sa.String(32), nullable=False),
+        sa.Column("span_id", sa.String(32)),
+        sa.Column("name", sa.String(100), nullable=False),
+        sa.Column("data_type", sa.String(16), nullable=False),
+        sa.Column("value", sa.Float),
+        sa.Column("string_value", sa.String(200)),
+        sa.Column("source", sa.String(16), nullable=False),
+        sa.Column("comment", sa.Text),
+        sa.Column("author_key", sa.String(64)),
+        sa.Column("created_at", TZ, nullable=False),
+        sa.Column("metadata", sa.JSON),
+    )
+    op.create_index("ix_scores_project_created", "scores", ["project_id", "created_at"])
+    op.create_index("ix_scores_trace", "scores", ["trace_id"])
+    op.create_index("ix_scores_project_name_created", "scores", ["project_id", "name", "created_at"])
+    op.create_table(
+        "drift_runs",
+        sa.Column("id", sa.String(32), primary_key=True),
+        sa.Column("project_id", sa.String(64), nullable=False),
+        sa.Column("model", sa.String(200), nullable=False),
+        sa.Column("prompt", sa.String(200)),
+        sa.Column("created_at", TZ, nullable=False),
+        sa.Column("reference_start", TZ, nullable=False),
+        sa.Column("reference_end", TZ, nullable=False),
+        sa.Column("current_start", TZ, nullable=False),
+        sa.Column("current_end", TZ, nullable=False),
+        sa.Column("n_reference", sa.Integer, nullable=False),
+        sa.Column("n_current", sa.Integer, nullable=False),
+        sa.Column("score", sa.Float),
+        sa.Column("p_value", sa.Float),
+        sa.Column("alert", sa.Boolean, nullable=False),
+        sa.Column("metrics", sa.JSON),
+    )
+    op.create_index("ix_drift_runs_project_model_created", "drift_runs", ["project_id", "model", "created_at"])
+    op.create_table(
+        "drift_alerts",
+        sa.Column("id", sa.String(32), primary_key=True),
+        sa.Column("run_id", sa.String(32), nullable=False),
+        sa.Column("project_id", sa.String(64), nullable=False),
+        sa.Column("model", sa.String(200), nullable=False),
+        sa.Column("prompt", sa.String(200)),
+        sa.Column("created_at", TZ, nullable=False),
+        sa.Column("message", sa.Text, nullable=False),
+        sa.Column("webhook_status", sa.String(200)),
+    )
+    op.create_index("ix_drift_alerts_project_created", "drift_alerts", ["project_id", "created_at"])
+
+    # Search: every list filter leads with the project and ends with time, so pages are index range scans.
+    op.create_index("ix_spans_project_status_start", "spans", ["project_id", "status", "start_time"])
+    op.create_index("ix_spans_project_model_start", "spans", ["project_id", "model", "start_time"])
+    op.create_index("ix_spans_project_key_start", "spans", ["project_id", "key_id", "start_time"])
+    op.create_index("ix_spans_session", "spans", ["session_id"])
+    op.create_index("ix_spans_user", "spans", ["user_id"])
+    op.create_index("ix_traces_project_status_start", "traces", ["project_id", "status", "start_time"])
+    op.create_index("ix_traces_start", "traces", ["start_time"])  # retention deletes by age alone
+
+    if op.get_bind().dialect.name == "sqlite":
+        op.execute("CREATE VIRTUAL TABLE spans_fts USING fts5(input, output, content='spans', content_rowid='rowid')")
+        op.execute("CREATE TRIGGER spans_fts_ai AFTER INSERT ON spans BEGIN "
+                   "INSERT INTO spans_fts(rowid, input, output) VALUES (new.rowid, new.input, new.output); END")
+        op.execute("CREATE TRIGGER spans_fts_ad AFTER DELETE ON spans BEGIN "
+                   "INSERT INTO spans_fts(spans_fts, rowid, input, output) "
+                   "VALUES ('delete', old.rowid, old.input, old.output); END")
+        op.execute("INSERT INTO spans_fts(spans_fts) VALUES ('rebuild')")
+    else:
+        op.execute(f"CREATE INDEX ix_spans_text ON spans USING gin (({PG_TSVECTOR}))")
+
+
+def downgrade() -> None:
+    if op.get_bind().dialect.name == "sqlite":
+        op.execute("DROP TRIGGER IF EXISTS spans_fts_ai")
+        op.execute("DROP TRIGGER IF EXISTS spans_fts_ad")
+        op.execute("DROP TABLE IF EXISTS spans_fts")
+    else:
+        op.execute("DROP INDEX IF EXISTS ix_spans_text")
+    for name, table in [("ix_spans_project_status_start", "spans"), ("ix_spans_project_model_start", "spans"),
+                        ("ix_spans_project_key_start", "spans"), ("ix_spans_session", "spans"),
+                        ("ix_spans_user", "spans"), ("ix_traces_project_status_start", "traces"),
+                        ("ix_traces_start", "traces")]:
+        op.drop_index(name, table_name=table)
+    op.drop_table("drift_alerts")
+    op.drop_table("drift_runs")
+    op.drop_table("scores")
