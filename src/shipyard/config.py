@@ -102,6 +102,27 @@ class Settings(BaseSettings):
 
     log_level: str = "warning"
 
+    # Gateway controls (keys, limits, budgets, cache, routing): see docs/controls.md.
+    auth: str = "auto"  # auto: keys required once one exists (first start on a non-loopback host makes one); on
+    admin_key: str | None = None  # the first admin key, instead of a generated one
+    redis_prefix: str = "shipyard:"
+    control_poll_interval: float = 1.0  # seconds between checks for changes made on other replicas
+    limits_burst_seconds: float = 60.0  # a per-minute limit may be spent in a burst of this many seconds' worth
+    default_rpm: int | None = None  # limits for keys and projects that set none
+    default_tpm: int | None = None
+    cache_enabled: bool = False
+    cache_backend: str = "auto"  # auto (redis when configured, else sqlite) | memory | sqlite | redis
+    cache_ttl: float = 3600.0
+    cache_max_entries: int = 10_000
+    cache_semantic_models: list[str] = Field(default_factory=list)  # opt-in semantic cache per model
+    cache_similarity: float = 0.95
+    cache_embedding_model: str = DEFAULT_EMBEDDING_MODEL
+    deployments: list[dict[str, Any]] = Field(default_factory=list)  # seeded into the database on first start
+    retries: int = 0  # retries on 429/5xx/timeouts for plain models; deployments set their own
+    retry_backoff: float = 0.25
+    breaker_failures: int = 5  # consecutive failures that open a deployment's circuit
+    breaker_cooldown: float = 30.0  # seconds a tripped deployment rests before one trial request
+
     @classmethod
     def settings_customise_sources(
         cls,

@@ -32,6 +32,7 @@ class ShipyardApp(FastAPI):
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "http":
+            scope["app"] = self  # what `Request.app` reads, also on the /v1 fast path
             handler = openai.FAST_ROUTES.get((scope["method"], scope["path"]))
             if handler is not None:
                 await handler(self.state.platform, scope, receive, send)

@@ -19,7 +19,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from shipyard.auth import LOCAL_ADMIN, Principal, authorize
-from shipyard.errors import InvalidRequest, PayloadTooLarge, ShipyardError
+from shipyard.errors import InvalidRequest, ModelNotFound, PayloadTooLarge, ShipyardError
 from shipyard.gateway.context import CallContext
 from shipyard.platform import Platform
 
@@ -185,15 +185,21 @@ class JSONBytes(Response):
 
 
 async def list_models(request: Request) -> Response:
-    principal_of(request)
+    principal = principal_of(request)
     platform: Platform = request.app.state.platform
-    return JSONBytes(orjson.dumps({"object": "list", "data": platform.registry.list()}))
+    data = platform.registry.list()
+    if principal.models is not None:  # a key limited to some models sees only those
+        data = [m for m in data if m["id"] in principal.models]
+    return JSONBytes(orjson.dumps({"object": "list", "data": data}))
 
 
 async def get_model(request: Request) -> Response:
-    principal_of(request)
+    principal = principal_of(request)
     platform: Platform = request.app.state.platform
-    provider = platform.registry.resolve(request.path_params["model"])
+    name = request.path_params["model"]
+    if principal.models is not None and name not in principal.models:
+        raise ModelNotFound(f"The model '{name}' does not exist or you do not have access to it.", param="model")
+    provider = platform.registry.resolve(name)
     return JSONBytes(orjson.dumps(provider.describe()))
 
 

@@ -36,6 +36,7 @@ class CallContext:
     output_parts: list[str] | None = None  # streamed content, joined into `output` at the end
     response_headers: dict[str, str] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)  # stage annotations kept with the record
+    cost: float | None = None  # USD, set in finish() by the controls stage from the price table
 
     @property
     def latency_ms(self) -> float:

@@ -102,9 +102,7 @@ class Gateway:
         validate_chat(body)
         answer = await self._before(ctx)
         if answer is None:
-            provider = self.registry.resolve(body["model"])
-            ctx.provider = provider.kind
-            answer = await provider.chat(body)
+            answer = await self.registry.chat(ctx, body)
             ctx.first_token_at = time.perf_counter()
         answer = await self._after(ctx, answer)
         choices = answer.get("choices") or [{}]
@@ -125,11 +123,9 @@ class Gateway:
         answer = await self._before(ctx)
         if answer is not None:
             batches: AsyncIterator[list[dict[str, Any]]] = _single(answer)
+            first = await anext(batches, None)
         else:
-            provider = self.registry.resolve(body["model"])
-            ctx.provider = provider.kind
-            batches = provider.stream_chat(body)
-        first = await anext(batches, None)
+            first, batches = await self.registry.open_stream(ctx, body)
         return self._stream(ctx, first, batches)
 
     async def _stream(
@@ -186,9 +182,7 @@ class Gateway:
         inputs = embedding_inputs(body)
         answer = await self._before(ctx)
         if answer is None:
-            provider = self.registry.resolve(body["model"])
-            ctx.provider = provider.kind
-            answer = await provider.embed(inputs, body)
+            answer = await self.registry.embed(ctx, inputs, body)
         answer = await self._after(ctx, answer)
         ctx.output = {"count": len(answer.get("data", []))}
         return answer

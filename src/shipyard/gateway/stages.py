@@ -41,5 +41,21 @@ class Stage:
 
 StageFactory = Callable[["Platform"], Stage | None]
 
+
+def lazy(target: str) -> StageFactory:
+    """A factory named as `module:function`, imported when the gateway is built (no import cycles)."""
+
+    def factory(platform: Platform) -> Stage | None:
+        import importlib
+
+        module, _, attr = target.partition(":")
+        return getattr(importlib.import_module(module), attr)(platform)
+
+    return factory
+
+
 # Pipeline order: auth -> limits -> guard(in) -> cache -> [provider] -> guard(out) -> meter + trace.
-STAGES: list[StageFactory] = []
+STAGES: list[StageFactory] = [
+    lazy("shipyard.controls.stages:controls_stage"),  # key's models, rate limits, budgets; cost + spend in finish
+    lazy("shipyard.controls.stages:cache_stage"),  # exact + semantic cache (only when cache_enabled)
+]

@@ -85,3 +85,18 @@ class Span(Base):
         Index("ix_spans_model_start", "model", "start_time"),
         Index("ix_spans_kind_start", "kind", "start_time"),
     )
+
+
+def _load_capability_tables() -> None:
+    """Import every `shipyard.<capability>.tables`, so `Base.metadata` always knows every table
+    (e.g. for tests that drop the whole schema), whichever capability modules were imported so far."""
+    import importlib
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    for path in sorted(root.glob("*/tables.py")):
+        if path.parent.name != "store":
+            importlib.import_module(f"shipyard.{path.parent.name}.tables")
+
+
+_load_capability_tables()

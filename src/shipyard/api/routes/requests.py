@@ -23,7 +23,7 @@ def _row(r: Span) -> dict[str, Any]:
         "ttft_ms": None if r.ttft_ms is None else round(r.ttft_ms, 3),
         "prompt_tokens": r.prompt_tokens, "completion_tokens": r.completion_tokens, "cost": r.cost,
         "error_type": r.error_type, "error_message": r.error_message, "project_id": r.project_id,
-        "key_id": r.key_id,
+        "key_id": r.key_id, "metadata": r.meta,
     }
 
 
