@@ -58,4 +58,5 @@ def lazy(target: str) -> StageFactory:
 STAGES: list[StageFactory] = [
     lazy("shipyard.controls.stages:controls_stage"),  # key's models, rate limits, budgets; cost + spend in finish
     lazy("shipyard.controls.stages:cache_stage"),  # exact + semantic cache (only when cache_enabled)
+    lazy("shipyard.observe.stage:metrics_stage"),  # Prometheus counters (last: sees cost and cache verdicts)
 ]
