@@ -22,8 +22,10 @@ COOKING = ["How long should I boil {} for a {} dinner?", "What spice goes well w
            "Can I bake {} at a lower temperature for a {} cake?", "Best way to roast {} for a {} lunch?"]
 COOK_WORDS = (["potatoes", "carrots", "chicken", "rice", "salmon", "lentils", "onions", "pasta"],
               ["family", "quick", "festive", "weeknight", "summer", "cosy"])
-LEGAL = ["Is it legal to break a {} contract after a {} notice?", "Can my landlord keep a {} deposit after a {} dispute?",
-         "How do I appeal a {} fine issued during a {} inspection?", "What are my rights in a {} lawsuit over a {} claim?"]
+LEGAL = ["Is it legal to break a {} contract after a {} notice?",
+         "Can my landlord keep a {} deposit after a {} dispute?",
+         "How do I appeal a {} fine issued during a {} inspection?",
+         "What are my rights in a {} lawsuit over a {} claim?"]
 LEGAL_WORDS = (["rental", "employment", "parking", "insurance", "loan", "tax"],
                ["verbal", "written", "late", "formal", "municipal", "disputed"])
 
