@@ -96,7 +96,9 @@ class StreamWriter(BatchWriter):
                 await asyncio.sleep(1.0)
 
     def _table(self, name: str) -> Table:
-        table = self._tables.get(name) or Base.metadata.tables.get(name)
+        table = self._tables.get(name)
+        if table is None:
+            table = Base.metadata.tables.get(name)
         if table is None:
             table = Table(name, MetaData(), autoload_with=self.store.engine)
         self._tables[name] = table
@@ -128,10 +130,15 @@ class StreamWriter(BatchWriter):
         if not entries:
             return 0
         by_table: dict[Table, list[dict[str, Any]]] = defaultdict(list)
-        for _id, fields in entries:
+        for entry_id, fields in entries:
             if not fields:  # trimmed away already
                 continue
-            table, rows = self._decode(fields)
+            try:
+                table, rows = self._decode(fields)
+            except Exception:  # a malformed entry would otherwise come back forever
+                self.rejected += 1
+                log.exception("dropped stream entry %s that could not be decoded", entry_id)
+                continue
             by_table[table] += rows
         self.store_rows(by_table)
         self.redis.xack(self.stream, GROUP, *[entry_id for entry_id, _ in entries])
