@@ -53,7 +53,7 @@ async def test_two_replicas_one_store_nothing_lost(tmp_path: Path, redis_stream:
     a, b = writer(store, redis_stream), writer(store, redis_stream, claim_idle=5)
     a.start()
     b.start()
-    for i in range(300):
+    for _ in range(300):
         a.put(tracing.SPANS, span_row())
         b.put(tracing.SPANS, span_row())
     await asyncio.sleep(0.5)
