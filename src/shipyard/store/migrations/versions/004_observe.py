@@ -1,7 +1,9 @@
 """Observability: search indexes on spans and traces (incl. full-text), scores, drift history and alerts.
 
-Full-text search over span inputs and outputs is FTS5 (external content, kept by triggers) on SQLite
-and a GIN index over a `tsvector` expression on PostgreSQL; both match whole words.
+Full-text search over span inputs and outputs is a contentless FTS5 table kept by triggers on SQLite
+(`detail=none`: word lookups only, which is all the search needs, at a fraction of the write cost)
+and a GIN index over a `tsvector` expression on PostgreSQL; both match whole words. Indexes on
+columns that are usually empty (session, user, key) are partial, so spans without them cost nothing.
 
 Revision ID: 0004_observe
 Revises: 0001_foundation
@@ -16,7 +18,16 @@ branch_labels = ("observe",)
 depends_on = None
 
 TZ = sa.DateTime(timezone=True)
-PG_TSVECTOR = ("to_tsvector('simple'::regconfig, coalesce(input::text, '') || ' ' || coalesce(output::text, ''))")
+PG_TSVECTOR = "to_tsvector('simple'::regconfig, coalesce(input::text, '') || ' ' || coalesce(output::text, ''))"
+
+
+def _body(row: str) -> str:
+    return f"coalesce({row}.input, '') || ' ' || coalesce({row}.output, '')"
+
+
+def _partial(column: str) -> dict[str, object]:
+    where = sa.text(f"{column} IS NOT NULL")
+    return {"sqlite_where": where, "postgresql_where": where}
 
 
 def upgrade() -> None:
@@ -74,20 +85,20 @@ def upgrade() -> None:
     # Search: every list filter leads with the project and ends with time, so pages are index range scans.
     op.create_index("ix_spans_project_status_start", "spans", ["project_id", "status", "start_time"])
     op.create_index("ix_spans_project_model_start", "spans", ["project_id", "model", "start_time"])
-    op.create_index("ix_spans_project_key_start", "spans", ["project_id", "key_id", "start_time"])
-    op.create_index("ix_spans_session", "spans", ["session_id"])
-    op.create_index("ix_spans_user", "spans", ["user_id"])
+    op.create_index("ix_spans_project_key_start", "spans", ["project_id", "key_id", "start_time"],
+                    **_partial("key_id"))
+    op.create_index("ix_spans_session", "spans", ["session_id"], **_partial("session_id"))
+    op.create_index("ix_spans_user", "spans", ["user_id"], **_partial("user_id"))
     op.create_index("ix_traces_project_status_start", "traces", ["project_id", "status", "start_time"])
     op.create_index("ix_traces_start", "traces", ["start_time"])  # retention deletes by age alone
 
     if op.get_bind().dialect.name == "sqlite":
-        op.execute("CREATE VIRTUAL TABLE spans_fts USING fts5(input, output, content='spans', content_rowid='rowid')")
+        op.execute("CREATE VIRTUAL TABLE spans_fts USING fts5(body, content='', detail=none, columnsize=0)")
         op.execute("CREATE TRIGGER spans_fts_ai AFTER INSERT ON spans BEGIN "
-                   "INSERT INTO spans_fts(rowid, input, output) VALUES (new.rowid, new.input, new.output); END")
+                   f"INSERT INTO spans_fts(rowid, body) VALUES (new.rowid, {_body('new')}); END")
         op.execute("CREATE TRIGGER spans_fts_ad AFTER DELETE ON spans BEGIN "
-                   "INSERT INTO spans_fts(spans_fts, rowid, input, output) "
-                   "VALUES ('delete', old.rowid, old.input, old.output); END")
-        op.execute("INSERT INTO spans_fts(spans_fts) VALUES ('rebuild')")
+                   f"INSERT INTO spans_fts(spans_fts, rowid, body) VALUES ('delete', old.rowid, {_body('old')}); END")
+        op.execute(f"INSERT INTO spans_fts(rowid, body) SELECT rowid, {_body('spans')} FROM spans")
     else:
         op.execute(f"CREATE INDEX ix_spans_text ON spans USING gin (({PG_TSVECTOR}))")
 
