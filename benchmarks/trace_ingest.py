@@ -21,11 +21,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from shipyard.observe import tracing  # noqa: E402
-from shipyard.observe.writer import BatchWriter  # noqa: E402
-from shipyard.store import Store  # noqa: E402
-from tests.helpers import drop_database, postgres_database  # noqa: E402
-from tests.observe.factory import span_row  # noqa: E402
+from tests.helpers import drop_database, postgres_database
+from tests.observe.factory import span_row
+
+from shipyard.observe import tracing
+from shipyard.observe.writer import BatchWriter
+from shipyard.store import Store
 
 WORDS = "ship harbour anchor tide sail crew cargo port storm compass lighthouse voyage".split()
 

@@ -6,7 +6,7 @@ import os
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from shipyard.observe import tracing
+from shipyard.observe import rollups, tracing
 
 
 def span_row(*, trace_id: str | None = None, parent_id: str | None = None, start: datetime | None = None,
@@ -30,9 +30,10 @@ def span_row(*, trace_id: str | None = None, parent_id: str | None = None, start
 
 
 def write(store: Any, spans: list[dict[str, Any]]) -> None:
-    """Store spans (and a trace row for each root) in one transaction."""
+    """Store spans (a trace row for each root, and their rollups) in one transaction, as the writer does."""
     traces = [tracing.trace_row_for(s) for s in spans if s["parent_id"] is None]
     with store.engine.begin() as conn:
         conn.execute(tracing.SPANS.insert(), spans)
+        rollups.add(conn, spans)
         if traces:
             conn.execute(tracing.TRACES.insert(), traces)

@@ -123,3 +123,22 @@ def test_retention_really_deletes(store) -> None:
         assert s.scalar(select(func.count()).select_from(Score)) == 0
     # the search index forgot them too
     assert search.list_spans(store, "default", search.Filters(q="hello"))["data"][0]["id"] == fresh["id"]
+
+
+def test_rollups_rebuild_from_spans_matches_the_live_ones(store) -> None:
+    from shipyard.observe import rollups, tracing
+
+    rows = [span_row(start=NOW - timedelta(minutes=i), latency=5.0 * (i + 1), model=f"m{i % 3}") for i in range(60)]
+    write(store, rows)
+    live = stats(store, "default", since=NOW - timedelta(hours=2), bucket="minute")
+    with store.engine.begin() as conn:
+        conn.execute(rollups.ROLLUPS.delete())
+        conn.execute(tracing.SPANS.insert(), [span_row(start=NOW - timedelta(minutes=1), model="m0")])
+    assert stats(store, "default", since=NOW - timedelta(hours=2))["total"]["requests"] == 0
+    with store.engine.begin() as conn:
+        assert rollups.rebuild(conn) == 61
+    rebuilt = stats(store, "default", since=NOW - timedelta(hours=2), bucket="minute")
+    assert rebuilt["total"]["requests"] == 61
+    assert rebuilt["total"]["latency_p50_ms"] == pytest.approx(live["total"]["latency_p50_ms"], rel=0.25)
+    purge(store, NOW + timedelta(minutes=1))
+    assert stats(store, "default", since=NOW - timedelta(hours=2))["total"]["requests"] == 0

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import delete, select
 
+from shipyard.observe import rollups
 from shipyard.observe.tables import Score
 from shipyard.store import Store
 from shipyard.store.tables import Span, Trace
@@ -44,6 +45,8 @@ def purge(store: Store, older_than: datetime) -> dict[str, int]:
                     break
                 deleted = session.execute(delete(model).where(model.id.in_(ids))).rowcount or 0
                 counts[model.__tablename__] += deleted
+    with store.engine.begin() as conn:
+        rollups.purge(conn, older_than)
     return counts
 
 

@@ -19,6 +19,7 @@ from sqlalchemy import Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DataError, IntegrityError, StatementError
 
+from shipyard.observe import rollups
 from shipyard.store import Store
 
 log = logging.getLogger(__name__)
@@ -131,6 +132,8 @@ class BatchWriter:
             with self.store.engine.begin() as conn:
                 for table, rows in by_table.items():
                     conn.execute(self._insert(table), rows)
+                    if table.name == "spans":
+                        rollups.add(conn, rows)  # the per-minute aggregates the overview reads
         except (IntegrityError, DataError) as exc:
             log.warning("a batch was refused (%s); storing its rows one by one", exc.__class__.__name__)
             self._store_one_by_one(by_table)
@@ -147,6 +150,8 @@ class BatchWriter:
                 try:
                     with self.store.engine.begin() as conn:
                         conn.execute(self._insert(table), [row])
+                        if table.name == "spans":
+                            rollups.add(conn, [row])
                     keep.append(row)
                 except (IntegrityError, DataError, StatementError) as exc:
                     if not isinstance(exc, (IntegrityError, DataError)) and exc.orig is not None \

@@ -81,6 +81,19 @@ def upgrade() -> None:
         sa.Column("webhook_status", sa.String(200)),
     )
     op.create_index("ix_drift_alerts_project_created", "drift_alerts", ["project_id", "created_at"])
+    from shipyard.observe import rollups
+
+    op.create_table(
+        "span_rollups",
+        sa.Column("project_id", sa.String(64), primary_key=True),
+        sa.Column("minute", TZ, primary_key=True),
+        sa.Column("model", sa.String(200), primary_key=True),
+        *[sa.Column(name, sa.BigInteger if "tokens" in name else sa.Float if name in ("cost", "latency_sum", "ttft_sum")
+                    else sa.Integer, nullable=False, server_default="0")
+          for name in rollups.SUMS],
+    )
+    op.create_index("ix_span_rollups_minute", "span_rollups", ["minute"])  # retention
+    rollups.rebuild(op.get_bind())  # spans recorded before this migration count too
 
     # Search: every list filter leads with the project and ends with time, so pages are index range scans.
     op.create_index("ix_spans_project_status_start", "spans", ["project_id", "status", "start_time"])
@@ -115,6 +128,7 @@ def downgrade() -> None:
                         ("ix_spans_user", "spans"), ("ix_traces_project_status_start", "traces"),
                         ("ix_traces_start", "traces")]:
         op.drop_index(name, table_name=table)
+    op.drop_table("span_rollups")
     op.drop_table("drift_alerts")
     op.drop_table("drift_runs")
     op.drop_table("scores")
