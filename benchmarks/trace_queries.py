@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from sqlalchemy import text
 from tests.helpers import drop_database, postgres_database
 
-from shipyard.observe import search
+from shipyard.observe import rollups, search
 from shipyard.observe.stats import stats
 from shipyard.store import Store
 
