@@ -87,17 +87,38 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
         raise InvalidRequest("cursor is not one this server handed out", param="cursor") from None
 
 
-def _text_match(store: Store, q: str) -> ColumnElement[bool]:
+DENSE = 20_000  # above this many matching spans, probe spans in time order instead of collecting matches
+
+
+def _fts_query(q: str) -> str:
+    return " ".join('"' + w.replace('"', '""') + '"' for w in _WORD.findall(q)[:16])
+
+
+def _dense(store: Store, q: str) -> bool:
+    """Whether the words match so many spans that walking the time index and probing each span
+    beats collecting every match first (SQLite; PostgreSQL's planner makes that choice itself)."""
+    if not store.is_sqlite:
+        return False
+    with store.engine.connect() as conn:
+        n = conn.execute(text("SELECT count(*) FROM (SELECT rowid FROM spans_fts WHERE spans_fts MATCH :q LIMIT :n)"),
+                         {"q": _fts_query(q), "n": DENSE + 1}).scalar_one()
+    return n > DENSE
+
+
+def _text_match(store: Store, q: str, *, dense: bool = False) -> ColumnElement[bool]:
     """Spans whose input or output holds every word of `q` (FTS5 on SQLite, tsvector on PostgreSQL)."""
-    words = _WORD.findall(q)[:16]
     if store.is_sqlite:
-        match = " ".join('"' + w.replace('"', '""') + '"' for w in words)
+        if dense:
+            return text("EXISTS (SELECT 1 FROM spans_fts WHERE spans_fts MATCH :fts_q "
+                        "AND spans_fts.rowid = spans.rowid)").bindparams(fts_q=_fts_query(q))
         return text("spans.rowid IN (SELECT rowid FROM spans_fts WHERE spans_fts MATCH :fts_q)").bindparams(
-            fts_q=match)
+            fts_q=_fts_query(q))
+    words = _WORD.findall(q)[:16]
     return text(f"{PG_TSVECTOR} @@ plainto_tsquery('simple'::regconfig, :fts_q)").bindparams(fts_q=" ".join(words))
 
 
-def _span_conditions(store: Store, f: Filters, project_id: str, *, for_traces: bool) -> list[ColumnElement[bool]]:
+def _span_conditions(store: Store, f: Filters, project_id: str, *, for_traces: bool,
+                     dense: bool = False) -> list[ColumnElement[bool]]:
     conds: list[ColumnElement[bool]] = [Span.project_id == project_id]
     if not for_traces:
         if f.since is not None:
@@ -121,7 +142,7 @@ def _span_conditions(store: Store, f: Filters, project_id: str, *, for_traces: b
     if f.key_id:
         conds.append(Span.key_id == f.key_id)
     if f.q:
-        conds.append(_text_match(store, f.q))
+        conds.append(_text_match(store, f.q, dense=dense))
     return conds
 
 
@@ -158,7 +179,8 @@ def trace_json(t: Trace) -> dict[str, Any]:
 
 def list_spans(store: Store, project_id: str, f: Filters, *, cursor: str | None = None, limit: int = 50,
                content: bool = False) -> dict[str, Any]:
-    query = _page(select(Span).where(*_span_conditions(store, f, project_id, for_traces=False)),
+    dense = bool(f.q) and _dense(store, f.q)  # type: ignore[arg-type]
+    query = _page(select(Span).where(*_span_conditions(store, f, project_id, for_traces=False, dense=dense)),
                   Span.start_time, Span.id, cursor, limit)
     with store.session() as session:
         rows = list(session.scalars(query))
@@ -185,11 +207,17 @@ def list_traces(store: Store, project_id: str, f: Filters, *, cursor: str | None
         conds.append(Trace.user_id == f.user_id)
     for key, value in f.metadata.items():
         conds.append(Trace.meta[key].as_string() == value)
-    if f.model or f.key_id or f.q:
+    dense = bool(f.q) and _dense(store, f.q)  # type: ignore[arg-type]
+    if f.q and not dense:
+        # Text first: the words pick few spans, so their traces are collected once and the page is
+        # read in time order among them.
+        conds.append(Trace.id.in_(select(Span.trace_id).where(*_span_conditions(store, f, project_id,
+                                                                                  for_traces=True))))
+    elif f.model or f.key_id or f.q:
         # A trace matches when one of its spans does; probed per trace in time order, so a page
         # stops as soon as it is full.
         conds.append(exists().where(Span.trace_id == Trace.id,
-                                    *_span_conditions(store, f, project_id, for_traces=True)))
+                                    *_span_conditions(store, f, project_id, for_traces=True, dense=dense)))
     query = _page(select(Trace).where(*conds), Trace.start_time, Trace.id, cursor, limit)
     with store.session() as session:
         rows = list(session.scalars(query))
