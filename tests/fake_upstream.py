@@ -3,8 +3,10 @@
 These stand in only for paid services we cannot reach. A raw ASGI app (no framework) keeps their own
 CPU cost low, which matters when the benchmark shares two cores between client, gateway and upstream.
 
-Behaviour by model name: `fail-500` answers 500, `rate-limited` answers 429, `slow` waits 30 s, anything
-else answers after `--latency` seconds. Run: `python tests/fake_upstream.py --port 9001 --latency 0.02`.
+Behaviour by model name: `fail-500` answers 500, `rate-limited` answers 429, `slow` waits 30 s, `echo`
+answers with the last user message (word by word when streaming), anything else answers after
+`--latency` seconds. `GET /v1/_last_request` returns the last chat body received (what the model saw).
+Run: `python tests/fake_upstream.py --port 9001 --latency 0.02`.
 """
 
 from __future__ import annotations
@@ -19,6 +21,17 @@ import orjson
 LATENCY = 0.0
 REPLY = "Hello from the fake upstream."
 WORDS = REPLY.split(" ")
+LAST_REQUEST: dict[str, Any] = {}
+
+
+def _echo(body: dict[str, Any]) -> str:
+    for message in reversed(body.get("messages", [])):
+        if message.get("role") == "user":
+            content = message.get("content")
+            if isinstance(content, list):
+                return " ".join(p.get("text", "") for p in content if isinstance(p, dict))
+            return str(content)
+    return ""
 
 
 async def _body(receive: Any) -> bytes:
@@ -60,12 +73,16 @@ async def _special(send: Any, model: str) -> bool:
 
 async def openai_chat(body: dict[str, Any], send: Any) -> None:
     model = body.get("model", "")
+    LAST_REQUEST.clear()
+    LAST_REQUEST.update(body)
     if await _special(send, model):
         return
+    reply = _echo(body) if model == "echo" else REPLY
+    words = reply.split(" ")
     if LATENCY:
         await asyncio.sleep(LATENCY)
-    usage = {"prompt_tokens": _prompt_tokens(body), "completion_tokens": len(WORDS),
-             "total_tokens": _prompt_tokens(body) + len(WORDS)}
+    usage = {"prompt_tokens": _prompt_tokens(body), "completion_tokens": len(words),
+             "total_tokens": _prompt_tokens(body) + len(words)}
     created = int(time.time())
     if body.get("tools"):
         message: dict[str, Any] = {"role": "assistant", "content": None, "tool_calls": [
@@ -73,7 +90,7 @@ async def openai_chat(body: dict[str, Any], send: Any) -> None:
              "function": {"name": body["tools"][0]["function"]["name"], "arguments": '{"city": "Paris"}'}}]}
         finish = "tool_calls"
     else:
-        message, finish = {"role": "assistant", "content": REPLY}, "stop"
+        message, finish = {"role": "assistant", "content": reply}, "stop"
     if not body.get("stream"):
         await _send_json(send, 200, {"id": "chatcmpl-fake", "object": "chat.completion", "created": created,
                                      "model": model, "choices": [{"index": 0, "message": message,
@@ -81,7 +98,7 @@ async def openai_chat(body: dict[str, Any], send: Any) -> None:
         return
     await _start_sse(send)
     base = {"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": created, "model": model}
-    for i, word in enumerate(WORDS):
+    for i, word in enumerate(words):
         delta = {"role": "assistant", "content": word} if i == 0 else {"content": " " + word}
         chunk = {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": None}]}
         await send({"type": "http.response.body", "body": b"data: " + orjson.dumps(chunk) + b"\n\n",
@@ -163,6 +180,9 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
                 await send({"type": "lifespan.shutdown.complete"})
                 return
     path = scope["path"]
+    if scope["method"] == "GET" and path.endswith("/_last_request"):
+        await _send_json(send, 200, LAST_REQUEST)
+        return
     if scope["method"] == "GET" and path.endswith("/models"):
         await _send_json(send, 200, {"object": "list", "data": [{"id": "fake-model", "object": "model"}]})
         return

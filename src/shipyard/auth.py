@@ -45,7 +45,7 @@ ROLES: dict[str, frozenset[str]] = {
     "service": frozenset({"models:call", "me:read"}),
 }
 # Routes that never need a key: liveness/readiness, the API schema, the dashboard's login and assets.
-PUBLIC_PATHS = ("/health", "/ready", "/docs", "/openapi.json", "/ui/login", "/ui/static", "/favicon.ico")
+PUBLIC_PATHS = ("/health", "/ready", "/docs", "/openapi.json", "/ui/login", "/ui/logout", "/ui/static", "/favicon.ico")
 
 
 def allowed(role: str, action: str) -> bool:

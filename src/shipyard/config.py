@@ -134,6 +134,20 @@ class Settings(BaseSettings):
     drift_alpha: float = 0.01  # a drift test with a p-value under this (and a real effect) raises an alert
     drift_interval: float = 0.0  # seconds between scheduled drift checks of every active model; 0: on demand
     drift_embedding_model: str = DEFAULT_EMBEDDING_MODEL
+    # Fine-tuning (issue 9). The embedded worker trains inside `shipyard serve`; at scale turn it off and run
+    # `shipyard worker` on the machines with the GPUs (they share the database and `finetune_dir`).
+    finetune_embedded_worker: bool = True
+    finetune_dir: Path | None = None  # checkpoints and adapters; default <data_dir>/finetune
+    finetune_device: str | None = None  # cuda, cuda:1, mps or cpu; default: CUDA when available
+    finetune_lease_seconds: float = 60.0  # a job whose worker stopped heartbeating this long is taken up again
+    finetune_poll_interval: float = 2.0
+    finetune_max_file_bytes: int = 200 * 1024 * 1024
+    finetune_eval_max_items: int = 50
+    finetune_model_sync_interval: float = 5.0  # how often a server picks up models registered by other workers
+    # Guardrails: scan model input and output in the gateway (policies per project/key/model in the DB).
+    guard_enabled: bool = True
+    guard_redact_storage: bool = False  # mask PII and secrets in what Shipyard stores (records, traces)
+    guard_policy_refresh: float = 10.0  # seconds between policy reloads (other workers' edits)
 
     @classmethod
     def settings_customise_sources(

@@ -51,6 +51,12 @@ class ContextLengthExceeded(InvalidRequest):
     code = "context_length_exceeded"
 
 
+class ContentBlocked(InvalidRequest):
+    """A guardrail scanner refused the input or the answer; `extra` names the scanner and the reason."""
+
+    code = "content_blocked"
+
+
 class PayloadTooLarge(InvalidRequest):
     status = 413
     code = "payload_too_large"

@@ -46,10 +46,11 @@ def raise_for_error(response: httpx.Response) -> None:
     try:
         err = response.json().get("error", {})
         message, code, param = err.get("message"), err.get("code"), err.get("param")
+        extra = {k: v for k, v in err.items() if k not in ("message", "type", "param", "code")}
     except ValueError:
-        message, code, param = response.text[:300] or response.reason_phrase, None, None
+        message, code, param, extra = response.text[:300] or response.reason_phrase, None, None, {}
     cls = _BY_STATUS.get(response.status_code, errors.ShipyardError)
-    exc = cls(message or f"HTTP {response.status_code}", param=param, code=code)
+    exc = cls(message or f"HTTP {response.status_code}", param=param, code=code, extra=extra)
     exc.status = response.status_code
     raise exc
 

@@ -1,0 +1,1 @@
+"""The built-in scanners. Third-party scanners register in the `shipyard.scanners` entry-point group."""
