@@ -22,9 +22,6 @@ from shipyard.observe.tables import Score
 from shipyard.store import Store
 from shipyard.store.tables import Span, Trace
 
-# Must stay the expression of the ix_spans_text index (migration 0004_observe) for PostgreSQL to use it.
-PG_TSVECTOR = ("to_tsvector('simple'::regconfig, coalesce(spans.input::text, '') || ' ' || "
-               "coalesce(spans.output::text, ''))")
 _WORD = re.compile(r"\w+", re.UNICODE)
 
 
@@ -96,7 +93,7 @@ def _fts_query(q: str) -> str:
 
 def _dense(store: Store, q: str) -> bool:
     """Whether the words match so many spans that walking the time index and probing each span
-    beats collecting every match first (SQLite; PostgreSQL's planner makes that choice itself)."""
+    beats collecting every match first (SQLite; on PostgreSQL see `_collect`)."""
     if not store.is_sqlite:
         return False
     with store.engine.connect() as conn:
@@ -114,7 +111,21 @@ def _text_match(store: Store, q: str, *, dense: bool = False) -> ColumnElement[b
         return text("spans.rowid IN (SELECT rowid FROM spans_fts WHERE spans_fts MATCH :fts_q)").bindparams(
             fts_q=_fts_query(q))
     words = _WORD.findall(q)[:16]
-    return text(f"{PG_TSVECTOR} @@ plainto_tsquery('simple'::regconfig, :fts_q)").bindparams(fts_q=" ".join(words))
+    # spans.search: the stored tsvector of input and output (migration 0004_observe), GIN-indexed
+    return text("spans.search @@ plainto_tsquery('simple'::regconfig, :fts_q)").bindparams(fts_q=" ".join(words))
+
+
+def _collect(store: Store, conds: list[ColumnElement[bool]], column: Any) -> list[str] | None:
+    """PostgreSQL: the matching spans' ids (or trace ids) when there are at most DENSE of them, else None.
+
+    Its planner cannot tell a rare word from an unknown one and would walk the time index probing
+    every span for a word that occurs once; collecting through the GIN index first avoids that, and
+    when the words are common the walk it prefers is the fast plan anyway."""
+    if store.is_sqlite:
+        return None
+    with store.session() as session:
+        hits = list(session.scalars(select(column).where(*conds).limit(DENSE + 1)))
+    return None if len(hits) > DENSE else sorted(set(hits))
 
 
 def _span_conditions(store: Store, f: Filters, project_id: str, *, for_traces: bool,
@@ -180,7 +191,11 @@ def trace_json(t: Trace) -> dict[str, Any]:
 def list_spans(store: Store, project_id: str, f: Filters, *, cursor: str | None = None, limit: int = 50,
                content: bool = False) -> dict[str, Any]:
     dense = bool(f.q) and _dense(store, f.q)  # type: ignore[arg-type]
-    query = _page(select(Span).where(*_span_conditions(store, f, project_id, for_traces=False, dense=dense)),
+    conds = _span_conditions(store, f, project_id, for_traces=False, dense=dense)
+    ids = _collect(store, conds, Span.id) if f.q else None
+    if ids is not None:
+        conds = [Span.project_id == project_id, Span.id.in_(ids)]
+    query = _page(select(Span).where(*conds),
                   Span.start_time, Span.id, cursor, limit)
     with store.session() as session:
         rows = list(session.scalars(query))
@@ -208,7 +223,11 @@ def list_traces(store: Store, project_id: str, f: Filters, *, cursor: str | None
     for key, value in f.metadata.items():
         conds.append(Trace.meta[key].as_string() == value)
     dense = bool(f.q) and _dense(store, f.q)  # type: ignore[arg-type]
-    if f.q and not dense:
+    trace_ids = _collect(store, _span_conditions(store, f, project_id, for_traces=True), Span.trace_id) \
+        if f.q else None
+    if trace_ids is not None:
+        conds.append(Trace.id.in_(trace_ids))
+    elif f.q and not dense and store.is_sqlite:
         # Text first: the words pick few spans, so their traces are collected once and the page is
         # read in time order among them.
         conds.append(Trace.id.in_(select(Span.trace_id).where(*_span_conditions(store, f, project_id,
