@@ -100,6 +100,15 @@ class Settings(BaseSettings):
     # Store what went into and came out of each model call in its span (off: metadata only).
     trace_content: bool = True
 
+    # Vector collections: HNSW graph parameters (embedded hnswlib index and pgvector alike), embedding
+    # batch size, and how often a changed embedded index is written beside the database.
+    vector_hnsw_m: int = 16
+    vector_hnsw_ef_construction: int = 128
+    vector_hnsw_ef_search: int = 64
+    vector_embed_batch: int = 64
+    vector_index_save_interval: float = 10.0
+    vector_payload_cache: int = 200_000  # documents per embedded collection kept in memory for fast hits
+
     # Evaluation: items scored at once per experiment; how often online rules look for new traffic.
     evals_concurrency: int = 4
     evals_online_interval: float = 30.0
@@ -128,6 +137,17 @@ class Settings(BaseSettings):
     breaker_failures: int = 5  # consecutive failures that open a deployment's circuit
     breaker_cooldown: float = 30.0  # seconds a tripped deployment rests before one trial request
 
+    # Observability (traces, metrics, drift): see docs/observe.md.
+    metrics_enabled: bool = True  # count gateway calls into the Prometheus series served at /metrics
+    otlp_endpoint: str | None = None  # e.g. http://collector:4318/v1/traces: every stored span is exported too
+    otlp_headers: dict[str, str] = Field(default_factory=dict)  # sent with every export (auth tokens)
+    trace_retention_days: float = 0.0  # delete traces, spans and their scores older than this; 0 keeps them
+    retention_interval: float = 3600.0  # seconds between retention sweeps
+    trace_stream: str | None = None  # Redis stream the replicas hand spans through; default per database
+    drift_webhook_url: str | None = None  # drift alerts are POSTed here as JSON
+    drift_alpha: float = 0.01  # a drift test with a p-value under this (and a real effect) raises an alert
+    drift_interval: float = 0.0  # seconds between scheduled drift checks of every active model; 0: on demand
+    drift_embedding_model: str = DEFAULT_EMBEDDING_MODEL
     # Fine-tuning (issue 9). The embedded worker trains inside `shipyard serve`; at scale turn it off and run
     # `shipyard worker` on the machines with the GPUs (they share the database and `finetune_dir`).
     finetune_embedded_worker: bool = True

@@ -13,6 +13,7 @@ from typing import Any
 
 from shipyard.config import Settings
 from shipyard.gateway.registry import ModelRegistry
+from shipyard.observe.stream import make_writer
 from shipyard.observe.writer import BatchWriter
 from shipyard.store import Store
 
@@ -36,12 +37,7 @@ class Platform:
 
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         store = Store(settings.effective_database_url)
-        writer = BatchWriter(
-            store,
-            queue_size=settings.writer_queue_size,
-            batch_size=settings.writer_batch_size,
-            flush_interval=settings.writer_flush_interval,
-        )
+        writer = make_writer(settings, store)  # a Redis stream between replicas and the store when configured
         platform = cls(settings=settings, store=store, writer=writer, registry=ModelRegistry(settings))
         platform.gateway = Gateway(platform)
         return platform

@@ -59,4 +59,5 @@ STAGES: list[StageFactory] = [
     lazy("shipyard.controls.stages:controls_stage"),  # key's models, rate limits, budgets; cost + spend in finish
     lazy("shipyard.gateway.guard:guard_stage"),  # input scanners before the cache, output scanners on every answer
     lazy("shipyard.controls.stages:cache_stage"),  # exact + semantic cache (only when cache_enabled)
+    lazy("shipyard.observe.stage:metrics_stage"),  # Prometheus counters (last: sees cost and cache verdicts)
 ]

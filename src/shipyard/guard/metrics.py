@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter
+from shipyard.observe.metrics import GUARD_DECISIONS
 
-DECISIONS = Counter("shipyard_guard_decisions_total", "Guard scanner decisions, by scanner and action taken",
-                    ["scanner", "action"])
+DECISIONS = GUARD_DECISIONS  # defined once in observe.metrics, where every capability's metrics live
 _children: dict[tuple[str, str], object] = {}
 
 

@@ -12,10 +12,14 @@ import logging
 import threading
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import Table
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DataError, IntegrityError, StatementError
 
+from shipyard.observe import rollups
 from shipyard.store import Store
 
 log = logging.getLogger(__name__)
@@ -42,6 +46,9 @@ class BatchWriter:
         self.written = 0
         self.dropped = 0
         self.failures = 0
+        self.rejected = 0  # rows the database refused on their own (bad data), dropped so the rest flow
+        # Called with {table: rows} after each stored batch, e.g. to export spans over OTLP. Must not block.
+        self.listeners: list[Callable[[dict[Table, list[dict[str, Any]]]], None]] = []
 
     @property
     def depth(self) -> int:
@@ -64,7 +71,7 @@ class BatchWriter:
     async def stop(self) -> None:
         """Flush everything queued, then end the background task."""
         self._stopping = True
-        self._wake.set()
+        self._wake.set()  # (safe to call twice: a second stop only flushes what arrived since)
         if self._task is not None:
             await self._task
             self._task = None
@@ -102,14 +109,64 @@ class BatchWriter:
         for table, row in batch:
             by_table[table].append(row)
         try:
-            with self.store.engine.begin() as conn:
-                for table, rows in by_table.items():
-                    conn.execute(table.insert(), rows)
+            self.store_rows(by_table)
         except Exception:
             self._give_back(batch)
             raise
         self.written += len(batch)
+        self.notify(by_table)
         return len(batch)
+
+    def _insert(self, table: Table) -> Any:
+        """INSERT that skips rows already stored: a retried batch (SDK resend, Redis redelivery) is harmless."""
+        dialect = self.store.engine.dialect.name
+        if dialect == "sqlite":
+            return sqlite.insert(table).on_conflict_do_nothing()
+        if dialect == "postgresql":
+            return postgresql.insert(table).on_conflict_do_nothing()
+        return table.insert()
+
+    def store_rows(self, by_table: dict[Table, list[dict[str, Any]]]) -> None:
+        """Write one batch in one transaction; a row the database rejects is dropped, not retried forever."""
+        try:
+            with self.store.engine.begin() as conn:
+                for table, rows in by_table.items():
+                    conn.execute(self._insert(table), rows)
+                    if table.name == "spans":
+                        rollups.add(conn, rows)  # the per-minute aggregates the overview reads
+        except (IntegrityError, DataError) as exc:
+            log.warning("a batch was refused (%s); storing its rows one by one", exc.__class__.__name__)
+            self._store_one_by_one(by_table)
+        except StatementError as exc:
+            if exc.orig is None or isinstance(exc.orig, (TypeError, ValueError)):
+                self._store_one_by_one(by_table)
+            else:
+                raise
+
+    def _store_one_by_one(self, by_table: dict[Table, list[dict[str, Any]]]) -> None:
+        for table, rows in by_table.items():
+            keep = []
+            for row in rows:
+                try:
+                    with self.store.engine.begin() as conn:
+                        conn.execute(self._insert(table), [row])
+                        if table.name == "spans":
+                            rollups.add(conn, [row])
+                    keep.append(row)
+                except (IntegrityError, DataError, StatementError) as exc:
+                    if not isinstance(exc, (IntegrityError, DataError)) and exc.orig is not None \
+                            and not isinstance(exc.orig, (TypeError, ValueError)):
+                        raise
+                    self.rejected += 1
+                    log.error("dropped a %s row the database refused: %s", table.name, exc)
+            rows[:] = keep
+
+    def notify(self, by_table: dict[Table, list[dict[str, Any]]]) -> None:
+        for listener in self.listeners:
+            try:
+                listener(by_table)
+            except Exception:
+                log.exception("a writer listener failed")
 
     def flush_all(self, timeout: float = 30.0) -> None:
         deadline = time.monotonic() + timeout

@@ -29,7 +29,7 @@ def _nice(lo: float, hi: float, n: int = 5) -> list[float]:
     start = math.floor(lo / step) * step
     ticks = []
     v = start
-    while v <= hi + step * 0.5:
+    while v <= hi + step * 1e-9 or not ticks or ticks[-1] < hi:  # the top tick covers the largest value
         ticks.append(round(v, 10))
         v += step
     return ticks

@@ -56,7 +56,23 @@ def fmt_number(value: Any, digits: int = 1) -> str:
     return f"{value:,}"
 
 
+def fmt_json(value: Any) -> str:
+    """Stored inputs and outputs, readable: strings as they are, anything else as indented JSON."""
+    if isinstance(value, str):
+        return value
+    import orjson
+
+    return orjson.dumps(value, option=orjson.OPT_INDENT_2, default=str).decode()
+
+
+def fmt_time(value: Any) -> str:
+    """ISO timestamps as 'YYYY-MM-DD HH:MM:SS' (UTC)."""
+    return str(value or "")[:19].replace("T", " ")
+
+
 env.filters["num"] = fmt_number
+env.filters["json"] = fmt_json
+env.filters["time"] = fmt_time
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
 
