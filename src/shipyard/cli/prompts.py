@@ -15,7 +15,8 @@ cli = typer.Typer(name="prompts", help="The prompt registry: versions, labels, d
 
 
 def parse_vars(pairs: list[str] | None, json_text: str | None = None) -> dict[str, object]:
-    """`--var name=text`, `--var name:=<JSON value>` (httpie style), and `--vars '{...}'` or `--vars @file.json`."""
+    """`name=text`, `name=@file.txt` (the file's text), `name:=<JSON value>` (httpie style), and a whole JSON
+    object as `'{...}'` or `@file.json`."""
     out: dict[str, object] = {}
     if json_text:
         try:
@@ -34,6 +35,8 @@ def parse_vars(pairs: list[str] | None, json_text: str | None = None) -> dict[st
                 out[name[:-1]] = json.loads(value)
             except ValueError:
                 fail(f"--var {name}=: not a JSON value: {value!r}")
+        elif value.startswith("@") and Path(value[1:]).is_file():
+            out[name] = Path(value[1:]).read_text()
         else:
             out[name] = value
     return out
