@@ -147,9 +147,10 @@ async def _llm(run: Run, step: dict[str, Any], values: dict[str, Any], s: SpanHa
     answer = await run.platform.gateway.complete(body, run.principal, **extra)
     _usage(s, answer)
     content = answer["choices"][0]["message"].get("content") or ""
-    value, problem = parse_json(content, schema)
-    if problem is not None:
-        raise ChainError(f"the model's JSON is still invalid after a repair attempt: {problem}",
+    value, second = parse_json(content, schema)
+    if second is not None:
+        raise ChainError(f"the model's JSON is still invalid after a repair attempt: {second} (first answer: "
+                         f"{problem})",
                          code="invalid_output", extra={"output": content[:2000]})
     return value
 
