@@ -77,8 +77,10 @@ class PromptStage(Stage):
                 raise InvalidRequest(f"prompt '{name}' v{found.version} names no model; give one in 'model'",
                                      param="model", code="missing_required_parameter")
             body["model"] = found.spec["model"]
-        ctx.extra["prompt"] = {"name": name, "version": found.version,
-                               **({"label": version} if isinstance(version, str) else {})}
+        label = parse_ref(version)
+        ctx.extra["prompt"] = {"name": name, "version": found.version}
+        if isinstance(label, str):
+            ctx.extra["prompt"]["label"] = label
 
 
 def prompt_stage(platform: Platform) -> Stage:
