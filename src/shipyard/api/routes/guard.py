@@ -28,6 +28,13 @@ async def startup(platform: Platform) -> None:
         tracing.install(platform.writer, redact=redact_for_storage)
     if platform.settings.guard_enabled:
         await service(platform).start()
+        # Import scikit-learn and load the classifier now, off the event loop: done lazily, the first
+        # guarded request would stall every request for seconds.
+        import asyncio
+
+        from shipyard.guard.classifier import featurize
+
+        await asyncio.to_thread(featurize, ["warm up"], True)
 
 
 class ScanBody(BaseModel):
