@@ -96,6 +96,8 @@ def test_errors_name_the_step_and_never_a_500(server: ShipyardServer) -> None:
     assert r.status_code == 404
     r = httpx.post(server.url + "/api/chains/run", json={"spec": {"steps": []}})
     assert r.status_code == 400 and "non-empty list" in r.json()["error"]["message"]
+    r = httpx.post(server.url + "/api/chains", json={"name": "runs", "steps": cyclic["steps"][:1]})
+    assert r.status_code == 400 and "reserved" in r.json()["error"]["message"]
     r = httpx.post(server.url + "/api/chains/library/nope/install")
     assert r.status_code == 404 and "summarize" in r.json()["error"]["message"]
     cli = shipyard("chains", "run", name, "-i", "url=http://10.0.0.1/", url=server.url)

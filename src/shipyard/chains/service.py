@@ -42,7 +42,7 @@ class ChainService:
 
     def __init__(self, platform: Platform) -> None:
         self.platform = platform
-        self.registry = Registry(platform, "chain", chain_spec.normalize)
+        self.registry = Registry(platform, "chain", chain_spec.normalize, reserved=("library", "runs", "run", "import"))
 
     def push(self, project_id: str, doc: dict[str, Any], *, author: str | None = None,
              name: str | None = None) -> tuple[Version, bool]:

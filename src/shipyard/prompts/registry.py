@@ -108,8 +108,10 @@ def listen(platform: Platform) -> None:
 class Registry:
     """Versions and labels of one kind of spec, scoped by project."""
 
-    def __init__(self, platform: Platform, kind: str, normalize: Callable[[Any], dict[str, Any]]) -> None:
+    def __init__(self, platform: Platform, kind: str, normalize: Callable[[Any], dict[str, Any]],
+                 reserved: tuple[str, ...] = ()) -> None:
         self.platform = platform
+        self.reserved = reserved  # names taken by the API's own routes
         self.store = platform.store
         self.kind = kind
         self.normalize = normalize
@@ -160,6 +162,10 @@ class Registry:
             return NotFound(f"{self.kind} '{name}' does not exist", param="name", code=f"{self.kind}_not_found")
         what = f"version {ref}" if isinstance(ref, int) else f"label '{ref}'"
         return NotFound(f"{self.kind} '{name}' has no {what}", param="version", code=f"{self.kind}_not_found")
+
+    def peek(self, project_id: str, name: str, ref: Any = None) -> Version | None:
+        """The cached version if there is one: no I/O at all (the gateway's hot path tries this first)."""
+        return self._cache.get((project_id, name, parse_ref(ref)))
 
     def get(self, project_id: str, name: str, ref: Any = None, *, cached: bool = False) -> Version:
         """One version by number, label or `latest`. `cached=True` serves it from memory when possible."""
@@ -236,6 +242,8 @@ class Registry:
                author: str | None = None, labels: list[str] | None = None) -> tuple[Version, bool]:
         """Add a version (validated first); returns it and whether it is new."""
         check_name(name, self.kind)
+        if name in self.reserved:
+            raise InvalidRequest(f"'{name}' is reserved; pick another {self.kind} name", param="name")
         clean = self.normalize(spec)
         for label in labels or []:
             check_label(label)

@@ -30,7 +30,7 @@ class PromptService:
 
     def __init__(self, platform: Platform) -> None:
         self.platform = platform
-        self.registry = Registry(platform, "prompt", template.normalize)
+        self.registry = Registry(platform, "prompt", template.normalize, reserved=("import",))
 
     def push(self, project_id: str, doc: dict[str, Any], *, author: str | None = None,
              name: str | None = None) -> tuple[Version, bool]:

@@ -61,7 +61,7 @@ class PromptStage(Stage):
         if not isinstance(name, str) or not name:
             raise InvalidRequest("'prompt.name' is required", param="prompt.name", code="missing_required_parameter")
         project = ctx.principal.project_id
-        found = self.registry._cache.get((project, name, parse_ref(version)))
+        found = self.registry.peek(project, name, version)
         if found is None:
             found = await asyncio.to_thread(self.registry.get, project, name, version, cached=True)
         rendered = template.render(found.spec, ref.get("variables"), f"prompt '{name}' v{found.version}")
