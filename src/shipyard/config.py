@@ -162,6 +162,9 @@ class Settings(BaseSettings):
     guard_enabled: bool = True
     guard_redact_storage: bool = False  # mask PII and secrets in what Shipyard stores (records, traces)
     guard_policy_refresh: float = 10.0  # seconds between policy reloads (other workers' edits)
+    # Chains: default per-step timeout, and hosts every chain's http steps may call (besides their own list).
+    chain_step_timeout: float = 120.0
+    chain_http_allow_hosts: list[str] = Field(default_factory=list)
 
     @classmethod
     def settings_customise_sources(

@@ -1,0 +1,1 @@
+"""The prompt registry: named prompts with immutable versions, movable labels, sandboxed rendering."""
