@@ -90,8 +90,21 @@ async def test_model_target_with_template_and_missing_variable(platform: Platfor
     assert exp["errors"] == 1 and exp["summary"]["error_rate"] == 0.5
     with pytest.raises(InvalidRequest, match="unknown target params"):
         await run_experiment(platform, "vars", {"model": "echo", "params": {"bogus": 1}}, ["contains"])
-    with pytest.raises(InvalidRequest, match="prompt registry"):
-        await run_experiment(platform, "vars", {"type": "prompt", "name": "p"}, ["contains"])
+    missing = await run_experiment(platform, "vars", {"type": "prompt", "name": "no-such-prompt"}, ["contains"])
+    assert missing["errors"] == 2  # every item says the prompt does not exist; nothing is scored
+
+
+async def test_a_prompt_version_as_the_target(platform: Platform) -> None:
+    from shipyard.prompts.service import prompts_of
+
+    prompts_of(platform).push("default", {"name": "city", "model": "echo", "labels": ["production"],
+                                          "messages": [{"role": "user", "content": "{{ city }}"}]})
+    make_dataset(platform, "cities", [{"input": {"city": "Lima"}, "expected": "Lima"}, {"input": {"town": "x"}}])
+    exp = await run_experiment(platform, "cities", {"type": "prompt", "name": "city", "label": "production"},
+                               ["contains"])
+    results = service(platform).experiments.results("default", exp["id"])
+    assert results[0]["output"] == "Lima" and results[0]["passed"] is True
+    assert "city" in results[1]["error"]  # the registry's sandbox names the missing variable
 
 
 async def test_a_python_function_target_and_an_unknown_model(platform: Platform) -> None:

@@ -3,8 +3,8 @@ Python callable (in-process only). A target turns one dataset item into an outpu
 
 Target specs (JSON):
   {"type": "model", "model": "smollm2", "messages": [...template...], "system": "...", "params": {...}}
-  {"type": "prompt", "name": "support-answer", "version": 3, "model": "..."}   (needs shipyard.prompts)
-  {"type": "chain", "name": "rag-answer", "version": 2}                          (needs shipyard.prompts)
+  {"type": "prompt", "name": "support-answer", "version": 3 | "label": "production", "model": "..."}
+  {"type": "chain", "name": "rag-answer", "version": 2 | "label": "production"}
 A fine-tuned model is a model target with its gateway name.
 """
 
