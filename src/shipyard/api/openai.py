@@ -118,9 +118,13 @@ async def _send_stream(ctx: CallContext, batches: AsyncIterator[list[dict[str, A
     await send({"type": "http.response.body", "body": tail})
 
 
-async def chat_completions(platform: Platform, scope: Scope, receive: Receive, send: Send) -> None:
-    ctx = CallContext(endpoint="chat.completions", body={}, principal=LOCAL_ADMIN)
-    gateway = platform.gateway
+Answer = Callable[[Platform, CallContext, Receive, Send], Awaitable[None]]
+
+
+async def _serve(endpoint: str, answer: Answer, platform: Platform, scope: Scope, receive: Receive,
+                 send: Send) -> None:
+    """What every /v1 call shares: who calls, the body, errors as OpenAI JSON, and exactly one record."""
+    ctx = CallContext(endpoint=endpoint, body={}, principal=LOCAL_ADMIN)
     try:
         request = Request(scope)
         ctx.principal = principal_of(request)
@@ -128,46 +132,41 @@ async def chat_completions(platform: Platform, scope: Scope, receive: Receive, s
         length = request.headers.get("content-length")
         ctx.body = parse_json(await read_body(receive, platform.settings.max_body_bytes,
                                               int(length) if length and length.isdigit() else None))
-        if isinstance(ctx.body, dict) and ctx.body.get("stream") is True:
-            batches = await gateway.open_stream(ctx)
-            await _send_stream(ctx, batches, receive, send)
-        else:
-            answer = await gateway.chat(ctx)
-            await respond(send, 200, orjson.dumps(answer), _headers(ctx))
+        await answer(platform, ctx, receive, send)
     except ClientGone:
         ctx.abandon()
     except ShipyardError as exc:
         ctx.fail(exc)
         await respond(send, exc.status, exc.json_bytes(), _headers(ctx) + _encode(exc.headers))
     except Exception as exc:
-        log.exception("unhandled error in chat completions")
+        log.exception("unhandled error in %s", endpoint)
         ctx.fail(exc)
-        err = ShipyardError("internal error; the server logged the details")
-        await respond(send, 500, err.json_bytes(), _headers(ctx))
+        await respond(send, 500, ShipyardError("internal error; the server logged the details").json_bytes(),
+                      _headers(ctx))
     finally:
-        gateway.finish(ctx)
+        platform.gateway.finish(ctx)
+
+
+async def _chat(platform: Platform, ctx: CallContext, receive: Receive, send: Send) -> None:
+    if isinstance(ctx.body, dict) and ctx.body.get("stream") is True:
+        batches = await platform.gateway.open_stream(ctx)
+        await _send_stream(ctx, batches, receive, send)
+    else:
+        answer = await platform.gateway.chat(ctx)
+        await respond(send, 200, orjson.dumps(answer), _headers(ctx))
+
+
+async def _embeddings(platform: Platform, ctx: CallContext, receive: Receive, send: Send) -> None:
+    answer = await platform.gateway.embeddings(ctx)
+    await respond(send, 200, orjson.dumps(answer), _headers(ctx))
+
+
+async def chat_completions(platform: Platform, scope: Scope, receive: Receive, send: Send) -> None:
+    await _serve("chat.completions", _chat, platform, scope, receive, send)
 
 
 async def embeddings(platform: Platform, scope: Scope, receive: Receive, send: Send) -> None:
-    ctx = CallContext(endpoint="embeddings", body={}, principal=LOCAL_ADMIN)
-    try:
-        request = Request(scope)
-        ctx.principal = principal_of(request)
-        ctx.headers = request.headers  # type: ignore[assignment]
-        ctx.body = parse_json(await read_body(receive, platform.settings.max_body_bytes, None))
-        answer = await platform.gateway.embeddings(ctx)
-        await respond(send, 200, orjson.dumps(answer), _headers(ctx))
-    except ClientGone:
-        ctx.abandon()
-    except ShipyardError as exc:
-        ctx.fail(exc)
-        await respond(send, exc.status, exc.json_bytes(), _headers(ctx) + _encode(exc.headers))
-    except Exception as exc:
-        log.exception("unhandled error in embeddings")
-        ctx.fail(exc)
-        await respond(send, 500, ShipyardError("internal error; the server logged the details").json_bytes(), [])
-    finally:
-        platform.gateway.finish(ctx)
+    await _serve("embeddings", _embeddings, platform, scope, receive, send)
 
 
 def _encode(headers: dict[str, str]) -> list[tuple[bytes, bytes]]:

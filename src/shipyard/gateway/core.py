@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from asyncio import CancelledError
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -191,20 +191,17 @@ class Gateway:
     async def complete(self, body: dict[str, Any], principal: Principal = LOCAL_ADMIN,
                        **extra: Any) -> dict[str, Any]:
         """A chat completion from inside the platform, through the same stages and record as /v1."""
-        ctx = CallContext(endpoint="chat.completions", body=body, principal=principal, extra=dict(extra))
-        try:
-            return await self.chat(ctx)
-        except BaseException as exc:
-            ctx.fail(exc)
-            raise
-        finally:
-            self.finish(ctx)
+        return await self._in_process("chat.completions", self.chat, body, principal, extra)
 
     async def embed(self, body: dict[str, Any], principal: Principal = LOCAL_ADMIN,
                     **extra: Any) -> dict[str, Any]:
-        ctx = CallContext(endpoint="embeddings", body=body, principal=principal, extra=dict(extra))
+        return await self._in_process("embeddings", self.embeddings, body, principal, extra)
+
+    async def _in_process(self, endpoint: str, call: Callable[[CallContext], Awaitable[dict[str, Any]]],
+                          body: dict[str, Any], principal: Principal, extra: dict[str, Any]) -> dict[str, Any]:
+        ctx = CallContext(endpoint=endpoint, body=body, principal=principal, extra=dict(extra))
         try:
-            return await self.embeddings(ctx)
+            return await call(ctx)
         except BaseException as exc:
             ctx.fail(exc)
             raise
