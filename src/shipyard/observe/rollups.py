@@ -2,12 +2,13 @@
 milliseconds whatever the size of the spans table.
 
 Every batch of spans the writer stores also adds, in the same transaction, one row per (project,
-minute, model) and one per (project, hour, model): request and error counts, token and cost sums, and
-a latency histogram of fixed log-scale bins (each 40% wider than the one before, from 1 ms to about
-8 minutes). The additions are upserts (`column = column + excluded.column`), atomic on SQLite and
-PostgreSQL, so any number of writers (replicas behind a Redis stream) can add to the same minute. Percentiles are read from the
-summed histograms, interpolated inside the bin. A batch redelivered after a crash could be counted
-twice here (the spans themselves are deduplicated); a rebuild from the spans (`rebuild`) fixes that.
+minute, model) and one per (project, hour, model): request and error counts, token and cost sums,
+and a latency histogram of fixed log-scale bins (each 40% wider than the one before, from 1 ms to
+about 8 minutes). The additions are upserts (`column = column + excluded.column`), atomic on SQLite
+and PostgreSQL, so any number of writers (replicas behind a Redis stream) can add to the same row.
+Percentiles are read from the summed histograms, interpolated inside the bin. A batch redelivered
+after a crash could be counted twice here (the spans themselves are deduplicated); `rebuild` fixes
+that from the spans.
 """
 
 from __future__ import annotations
