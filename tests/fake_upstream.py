@@ -6,6 +6,9 @@ CPU cost low, which matters when the benchmark shares two cores between client, 
 Behaviour by model name: `fail-500` answers 500, `rate-limited` answers 429, `slow` waits 30 s, `echo`
 answers with the last user message (word by word when streaming), anything else answers after
 `--latency` seconds. `GET /v1/_last_request` returns the last chat body received (what the model saw).
+For evaluation tests: `eval-echo` answers the last user message, `eval-slow-echo` does so after 0.25 s,
+`judge-verdict` is a judge that answers `{"reason", "score"}` (1 when the [REFERENCE] is in the [ANSWER],
+or with a [CONTEXT], when every answer word is in it), and `judge-garbage` answers prose with no verdict.
 Run: `python tests/fake_upstream.py --port 9001 --latency 0.02`.
 """
 
@@ -71,11 +74,51 @@ async def _special(send: Any, model: str) -> bool:
     return False
 
 
+def _block(text: str, tag: str) -> str | None:
+    start, end = text.find(f"[{tag}]"), text.find(f"[/{tag}]")
+    return None if start < 0 or end < 0 else text[start + len(tag) + 2:end].strip()
+
+
+def _eval_reply(model: str, body: dict[str, Any]) -> str | None:
+    """Deterministic stand-ins for a hosted model under evaluation and a hosted judge."""
+    users = [m for m in body.get("messages", []) if m.get("role") == "user"]
+    last = str(users[-1].get("content", "")) if users else ""
+    if model in ("eval-echo", "eval-slow-echo"):
+        return last
+    if model == "judge-garbage":
+        return "Hmm, hard to say. The answer has some merits and some flaws."
+    if model == "judge-verdict":
+        answer, reference, context = _block(last, "ANSWER") or "", _block(last, "REFERENCE"), _block(last, "CONTEXT")
+        if context is not None:
+            words = [w.strip(".,!?").lower() for w in answer.split() if len(w.strip(".,!?")) > 3]
+            ok = bool(words) and all(w in context.lower() for w in words)
+        elif reference is not None:
+            ok = any(r.strip().lower() in answer.lower() for r in reference.split(" | "))
+        else:
+            ok = bool(answer)
+        return orjson.dumps({"reason": "matches" if ok else "does not match", "score": int(ok)}).decode()
+    return None
+
+
 async def openai_chat(body: dict[str, Any], send: Any) -> None:
     model = body.get("model", "")
     LAST_REQUEST.clear()
     LAST_REQUEST.update(body)
     if await _special(send, model):
+        return
+    if model == "eval-slow-echo":
+        await asyncio.sleep(0.25)
+    special = _eval_reply(model, body)
+    if special is not None and not body.get("stream"):
+        if LATENCY:
+            await asyncio.sleep(LATENCY)
+        message = {"role": "assistant", "content": special}
+        await _send_json(send, 200, {"id": "chatcmpl-fake", "object": "chat.completion", "created": int(time.time()),
+                                     "model": model, "choices": [{"index": 0, "finish_reason": "stop",
+                                                                  "message": message}],
+                                     "usage": {"prompt_tokens": _prompt_tokens(body),
+                                               "completion_tokens": max(1, len(special.split())),
+                                               "total_tokens": _prompt_tokens(body) + len(special.split())}})
         return
     reply = _echo(body) if model == "echo" else REPLY
     words = reply.split(" ")

@@ -52,16 +52,24 @@ async def test_writer_batches_concurrent_producers_and_drains_on_stop(store: Sto
         assert s.scalar(select(Span.meta).where(Span.prompt_tokens == 7005)) == {"i": 7005}
 
 
-async def test_writer_keeps_rows_when_the_store_fails(store: Store) -> None:
+def test_writer_drops_only_the_row_the_database_refuses(store: Store) -> None:
     writer = BatchWriter(store, batch_size=10, flush_interval=0.05)
     writer.put(Span.__table__, _row(1))
-    writer.put(Span.__table__, _row(1) | {"id": None})  # violates NOT NULL: the batch fails
+    writer.put(Span.__table__, _row(2) | {"id": None})  # violates NOT NULL: this row alone is refused
+    writer.put(Span.__table__, _row(3))
+    writer.flush_all()
+    assert count(store) == 2 and writer.rejected == 1 and writer.depth == 0
+
+
+def test_writer_keeps_rows_while_the_store_is_unreachable() -> None:
+    writer = BatchWriter(Store("postgresql://postgres@127.0.0.1:1/nowhere"), batch_size=10)
+    writer.put(Span.__table__, _row(1))
+    writer.put(Span.__table__, _row(2))
     try:
         writer.flush_once()
     except Exception:
         pass
-    assert writer.depth == 2  # nothing thrown away
-    assert count(store) == 0
+    assert writer.depth == 2  # nothing thrown away: written once the database is back
 
 
 def test_writer_bound_counts_what_it_drops(store: Store) -> None:

@@ -100,6 +100,20 @@ class Settings(BaseSettings):
     # Store what went into and came out of each model call in its span (off: metadata only).
     trace_content: bool = True
 
+    # Vector collections: HNSW graph parameters (embedded hnswlib index and pgvector alike), embedding
+    # batch size, and how often a changed embedded index is written beside the database.
+    vector_hnsw_m: int = 16
+    vector_hnsw_ef_construction: int = 128
+    vector_hnsw_ef_search: int = 64
+    vector_embed_batch: int = 64
+    vector_index_save_interval: float = 10.0
+    vector_payload_cache: int = 200_000  # documents per embedded collection kept in memory for fast hits
+
+    # Evaluation: items scored at once per experiment; how often online rules look for new traffic.
+    evals_concurrency: int = 4
+    evals_online_interval: float = 30.0
+    evals_online_batch: int = 200
+
     log_level: str = "warning"
 
     # Gateway controls (keys, limits, budgets, cache, routing): see docs/controls.md.
@@ -148,6 +162,9 @@ class Settings(BaseSettings):
     guard_enabled: bool = True
     guard_redact_storage: bool = False  # mask PII and secrets in what Shipyard stores (records, traces)
     guard_policy_refresh: float = 10.0  # seconds between policy reloads (other workers' edits)
+    # Chains: default per-step timeout, and hosts every chain's http steps may call (besides their own list).
+    chain_step_timeout: float = 120.0
+    chain_http_allow_hosts: list[str] = Field(default_factory=list)
 
     @classmethod
     def settings_customise_sources(

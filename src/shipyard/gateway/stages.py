@@ -56,6 +56,7 @@ def lazy(target: str) -> StageFactory:
 
 # Pipeline order: auth -> limits -> guard(in) -> cache -> [provider] -> guard(out) -> meter + trace.
 STAGES: list[StageFactory] = [
+    lazy("shipyard.prompts.stage:prompt_stage"),  # prepare: `prompt:NAME@label` / body `prompt` -> messages
     lazy("shipyard.controls.stages:controls_stage"),  # key's models, rate limits, budgets; cost + spend in finish
     lazy("shipyard.gateway.guard:guard_stage"),  # input scanners before the cache, output scanners on every answer
     lazy("shipyard.controls.stages:cache_stage"),  # exact + semantic cache (only when cache_enabled)
