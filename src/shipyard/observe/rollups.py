@@ -2,12 +2,13 @@
 milliseconds whatever the size of the spans table.
 
 Every batch of spans the writer stores also adds, in the same transaction, one row per (project,
-minute, model): request and error counts, token and cost sums, and a latency histogram of fixed
-log-scale bins (each 40% wider than the one before, from 1 ms to about 8 minutes). The additions are
-upserts (`column = column + excluded.column`), atomic on SQLite and PostgreSQL, so any number of
-writers (replicas behind a Redis stream) can add to the same minute. Percentiles are read from the
-summed histograms, interpolated inside the bin. A batch redelivered after a crash could be counted
-twice here (the spans themselves are deduplicated); a rebuild from the spans (`rebuild`) fixes that.
+minute, model) and one per (project, hour, model): request and error counts, token and cost sums,
+and a latency histogram of fixed log-scale bins (each 40% wider than the one before, from 1 ms to
+about 8 minutes). The additions are upserts (`column = column + excluded.column`), atomic on SQLite
+and PostgreSQL, so any number of writers (replicas behind a Redis stream) can add to the same row.
+Percentiles are read from the summed histograms, interpolated inside the bin. A batch redelivered
+after a crash could be counted twice here (the spans themselves are deduplicated); `rebuild` fixes
+that from the spans.
 """
 
 from __future__ import annotations
@@ -31,22 +32,29 @@ SUMS = ["requests", "errors", "prompt_tokens", "completion_tokens", "cost", "lat
         "ttft_sum", "ttft_count", *HIST]
 
 
-ROLLUPS = Table(
-    "span_rollups", Base.metadata,
-    Column("project_id", String(64), primary_key=True),
-    Column("minute", DateTime(timezone=True), primary_key=True),
-    Column("model", String(200), primary_key=True),  # "" when the call named no model
-    Column("requests", Integer, nullable=False, default=0),
-    Column("errors", Integer, nullable=False, default=0),
-    Column("prompt_tokens", BigInteger, nullable=False, default=0),
-    Column("completion_tokens", BigInteger, nullable=False, default=0),
-    Column("cost", Float, nullable=False, default=0.0),
-    Column("latency_sum", Float, nullable=False, default=0.0),
-    Column("latency_count", Integer, nullable=False, default=0),
-    Column("ttft_sum", Float, nullable=False, default=0.0),
-    Column("ttft_count", Integer, nullable=False, default=0),
-    *[Column(name, Integer, nullable=False, default=0) for name in HIST],  # the latency histogram
-)
+def _table(name: str) -> Table:
+    return Table(
+        name, Base.metadata,
+        Column("project_id", String(64), primary_key=True),
+        Column("start", DateTime(timezone=True), primary_key=True),  # the minute (or hour) it covers
+        Column("model", String(200), primary_key=True),  # "" when the call named no model
+        Column("requests", Integer, nullable=False, default=0),
+        Column("errors", Integer, nullable=False, default=0),
+        Column("prompt_tokens", BigInteger, nullable=False, default=0),
+        Column("completion_tokens", BigInteger, nullable=False, default=0),
+        Column("cost", Float, nullable=False, default=0.0),
+        Column("latency_sum", Float, nullable=False, default=0.0),
+        Column("latency_count", Integer, nullable=False, default=0),
+        Column("ttft_sum", Float, nullable=False, default=0.0),
+        Column("ttft_count", Integer, nullable=False, default=0),
+        *[Column(name, Integer, nullable=False, default=0) for name in HIST],  # the latency histogram
+    )
+
+
+# Minutes for short ranges; hours so that a month is 720 rows per model, not 43,200.
+ROLLUPS = _table("span_rollups")
+ROLLUPS_HOURLY = _table("span_rollups_hourly")
+GRAINS = ((ROLLUPS, "minute"), (ROLLUPS_HOURLY, "hour"))
 
 
 def bin_of(latency_ms: float) -> int:
@@ -74,24 +82,22 @@ def percentile(hist: list[int], q: float) -> float | None:
     return bin_edges(BINS - 1)[1]
 
 
-def _minute(when: datetime) -> datetime:
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    else:
-        when = when.astimezone(UTC)
-    return when.replace(second=0, microsecond=0)
+def truncate(when: datetime, grain: str) -> datetime:
+    when = when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+    when = when.replace(second=0, microsecond=0)
+    return when.replace(minute=0) if grain == "hour" else when
 
 
-def aggregate(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Span rows to rollup increments, one per (project, minute, model)."""
+def aggregate(rows: Iterable[dict[str, Any]], grain: str = "minute") -> list[dict[str, Any]]:
+    """Span rows to rollup increments, one per (project, minute or hour, model)."""
     acc: dict[tuple[str, datetime, str], dict[str, Any]] = {}
     for row in rows:
         if row.get("kind") not in MODEL_KINDS or row.get("start_time") is None:
             continue
-        key = (row["project_id"], _minute(row["start_time"]), row.get("model") or "")
+        key = (row["project_id"], truncate(row["start_time"], grain), row.get("model") or "")
         item = acc.get(key)
         if item is None:
-            item = acc[key] = {"project_id": key[0], "minute": key[1], "model": key[2], **dict.fromkeys(SUMS, 0)}
+            item = acc[key] = {"project_id": key[0], "start": key[1], "model": key[2], **dict.fromkeys(SUMS, 0)}
         item["requests"] += 1
         item["errors"] += row.get("status") == "error"
         item["prompt_tokens"] += row.get("prompt_tokens") or 0
@@ -113,20 +119,22 @@ def aggregate(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def add(conn: Connection, span_rows: Iterable[dict[str, Any]]) -> None:
     """Add a batch of stored spans to the rollups (inside the caller's transaction)."""
-    items = aggregate(span_rows)
-    if not items:
-        return
+    span_rows = list(span_rows)
     dialect = conn.dialect.name
-    insert = (sqlite.insert if dialect == "sqlite" else postgresql.insert)(ROLLUPS)
-    stmt = insert.on_conflict_do_update(
-        index_elements=["project_id", "minute", "model"],
-        set_={c: ROLLUPS.c[c] + insert.excluded[c] for c in SUMS})
-    conn.execute(stmt, items)
+    for table, grain in GRAINS:
+        items = aggregate(span_rows, grain)
+        if not items:
+            return
+        insert = (sqlite.insert if dialect == "sqlite" else postgresql.insert)(table)
+        stmt = insert.on_conflict_do_update(index_elements=["project_id", "start", "model"],
+                                            set_={c: table.c[c] + insert.excluded[c] for c in SUMS})
+        conn.execute(stmt, items)
 
 
 def rebuild(conn: Connection, chunk: int = 50_000) -> int:
     """Recompute every rollup from the spans (after a migration, or to repair double counts)."""
-    conn.execute(delete(ROLLUPS))
+    for table, _grain in GRAINS:
+        conn.execute(delete(table))
     cols = [Span.project_id, Span.start_time, Span.model, Span.kind, Span.status, Span.latency_ms, Span.ttft_ms,
             Span.prompt_tokens, Span.completion_tokens, Span.cost]
     names = [c.key for c in cols]
@@ -141,4 +149,5 @@ def rebuild(conn: Connection, chunk: int = 50_000) -> int:
 
 
 def purge(conn: Connection, older_than: datetime) -> int:
-    return conn.execute(delete(ROLLUPS).where(ROLLUPS.c.minute < _minute(older_than))).rowcount or 0
+    return sum(conn.execute(delete(table).where(table.c.start < truncate(older_than, grain))).rowcount or 0
+               for table, grain in GRAINS)

@@ -1,7 +1,8 @@
 """Traffic over time: requests, errors, latency percentiles, tokens and cost per bucket and model.
 
-Read from the per-minute rollups (observe/rollups.py), never from the spans: a day is at most 1,440
-rows per model whatever the traffic, so the overview costs the same on a million spans as on ten.
+Read from the rollups (observe/rollups.py), never from the spans: per-minute rows for minute buckets,
+per-hour rows for hour and day buckets (a month is 720 rows per model), so the overview costs the same
+on a million spans as on ten. Hour and day buckets start on whole hours.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 from sqlalchemy import func, literal_column, select
 
 from shipyard.errors import InvalidRequest
-from shipyard.observe.rollups import HIST, ROLLUPS, percentile
+from shipyard.observe.rollups import HIST, ROLLUPS, ROLLUPS_HOURLY, percentile, truncate
 from shipyard.observe.search import iso, utc
 from shipyard.store import Store
 
@@ -23,10 +24,10 @@ _SUMMED = ["requests", "errors", "prompt_tokens", "completion_tokens", "cost", "
            "ttft_sum", "ttft_count", *HIST]
 
 
-def _bucket_expr(store: Store, bucket: str) -> Any:
+def _bucket_expr(store: Store, table: Any, bucket: str) -> Any:
     if store.is_sqlite:  # stored as 'YYYY-MM-DD HH:MM:SS.ffffff' in UTC: a prefix is a truncation
-        return func.substr(ROLLUPS.c.minute, 1, _SQLITE_PREFIX[bucket])
-    return func.date_trunc(bucket, func.timezone("UTC", ROLLUPS.c.minute))
+        return func.substr(table.c.start, 1, _SQLITE_PREFIX[bucket])
+    return func.date_trunc(bucket, func.timezone("UTC", table.c.start))
 
 
 def _parse_bucket(value: Any) -> datetime:
@@ -65,13 +66,14 @@ def stats(store: Store, project_id: str, *, since: datetime | None = None, until
         raise InvalidRequest(f"bucket must be one of {', '.join(BUCKETS)}", param="bucket")
     if (until - since) / BUCKETS[bucket] > 5000:
         raise InvalidRequest("that range has more than 5,000 buckets; use a coarser bucket", param="bucket")
-    b = _bucket_expr(store, bucket).label("b")
-    where = [ROLLUPS.c.project_id == project_id, ROLLUPS.c.minute >= since.replace(second=0, microsecond=0),
-             ROLLUPS.c.minute < until]
+    grain = "minute" if bucket == "minute" else "hour"
+    table = ROLLUPS if grain == "minute" else ROLLUPS_HOURLY
+    b = _bucket_expr(store, table, bucket).label("b")
+    where = [table.c.project_id == project_id, table.c.start >= truncate(since, grain), table.c.start < until]
     if model:
-        where.append(ROLLUPS.c.model == model)
-    query = (select(b, ROLLUPS.c.model, *[func.sum(ROLLUPS.c[c]).label(c) for c in _SUMMED])
-             .where(*where).group_by(literal_column("b"), ROLLUPS.c.model))
+        where.append(table.c.model == model)
+    query = (select(b, table.c.model, *[func.sum(table.c[c]).label(c) for c in _SUMMED])
+             .where(*where).group_by(literal_column("b"), table.c.model))
     series = []
     total: dict[str, Any] = defaultdict(float)
     with store.session() as session:

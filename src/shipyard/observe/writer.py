@@ -3,6 +3,10 @@
 Handlers call `put()` (a list append, no I/O); a background task flushes batches into the store from a
 worker thread. The queue is bounded so a dead database cannot eat the process's memory; rows that do
 not fit are counted in `dropped`. `stop()` drains everything, so a clean shutdown (SIGTERM) loses nothing.
+Inserts skip rows already stored (a resent batch is harmless); a batch the database keeps refusing for
+its data (not for being down) is split after a few tries, and only the rows it refuses are dropped
+(counted in `rejected`), so one bad row cannot stop every record behind it. Spans also update the
+per-minute/hour rollups in the same transaction (observe/rollups.py).
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ log = logging.getLogger(__name__)
 
 
 class BatchWriter:
+    REFUSALS_BEFORE_SPLIT = 3  # a batch refused this many times is stored row by row, bad rows dropped
+
     def __init__(
         self,
         store: Store,
@@ -47,6 +53,7 @@ class BatchWriter:
         self.dropped = 0
         self.failures = 0
         self.rejected = 0  # rows the database refused on their own (bad data), dropped so the rest flow
+        self._refusals = 0  # consecutive times the database refused the batch at the head of the queue
         # Called with {table: rows} after each stored batch, e.g. to export spans over OTLP. Must not block.
         self.listeners: list[Callable[[dict[Table, list[dict[str, Any]]]], None]] = []
 
@@ -134,14 +141,18 @@ class BatchWriter:
                     conn.execute(self._insert(table), rows)
                     if table.name == "spans":
                         rollups.add(conn, rows)  # the per-minute aggregates the overview reads
-        except (IntegrityError, DataError) as exc:
-            log.warning("a batch was refused (%s); storing its rows one by one", exc.__class__.__name__)
+        except (IntegrityError, DataError, StatementError) as exc:
+            bad_data = isinstance(exc, (IntegrityError, DataError)) or exc.orig is None \
+                or isinstance(exc.orig, (TypeError, ValueError))
+            if not bad_data:
+                raise  # the database is down or busy: keep every row and retry later
+            self._refusals += 1
+            if self._refusals < self.REFUSALS_BEFORE_SPLIT:
+                raise  # kept and retried whole first: the cause may be passing (a migration, a lock)
+            log.warning("a batch was refused %d times (%s); storing its rows one by one", self._refusals,
+                        exc.__class__.__name__)
             self._store_one_by_one(by_table)
-        except StatementError as exc:
-            if exc.orig is None or isinstance(exc.orig, (TypeError, ValueError)):
-                self._store_one_by_one(by_table)
-            else:
-                raise
+        self._refusals = 0
 
     def _store_one_by_one(self, by_table: dict[Table, list[dict[str, Any]]]) -> None:
         for table, rows in by_table.items():

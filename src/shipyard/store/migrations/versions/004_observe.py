@@ -83,16 +83,18 @@ def upgrade() -> None:
     op.create_index("ix_drift_alerts_project_created", "drift_alerts", ["project_id", "created_at"])
     from shipyard.observe import rollups
 
-    op.create_table(
-        "span_rollups",
-        sa.Column("project_id", sa.String(64), primary_key=True),
-        sa.Column("minute", TZ, primary_key=True),
-        sa.Column("model", sa.String(200), primary_key=True),
-        *[sa.Column(name, sa.BigInteger if "tokens" in name else sa.Float if name in ("cost", "latency_sum", "ttft_sum")
-                    else sa.Integer, nullable=False, server_default="0")
-          for name in rollups.SUMS],
-    )
-    op.create_index("ix_span_rollups_minute", "span_rollups", ["minute"])  # retention
+    for table in ("span_rollups", "span_rollups_hourly"):
+        op.create_table(
+            table,
+            sa.Column("project_id", sa.String(64), primary_key=True),
+            sa.Column("start", TZ, primary_key=True),
+            sa.Column("model", sa.String(200), primary_key=True),
+            *[sa.Column(name, sa.BigInteger if "tokens" in name else sa.Float
+                        if name in ("cost", "latency_sum", "ttft_sum") else sa.Integer,
+                        nullable=False, server_default="0")
+              for name in rollups.SUMS],
+        )
+        op.create_index(f"ix_{table}_start", table, ["start"])  # retention
     rollups.rebuild(op.get_bind())  # spans recorded before this migration count too
 
     # Search: every list filter leads with the project and ends with time, so pages are index range scans.
@@ -132,6 +134,7 @@ def downgrade() -> None:
                         ("ix_spans_user", "spans"), ("ix_traces_project_status_start", "traces"),
                         ("ix_traces_start", "traces")]:
         op.drop_index(name, table_name=table)
+    op.drop_table("span_rollups_hourly")
     op.drop_table("span_rollups")
     op.drop_table("drift_alerts")
     op.drop_table("drift_runs")
