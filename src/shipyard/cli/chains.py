@@ -9,8 +9,8 @@ import typer
 from rich.syntax import Syntax
 from rich.table import Table
 
-from shipyard.cli.common import KeyOption, UrlOption, client, console, fail, friendly
-from shipyard.cli.prompts import parse_vars
+from shipyard.cli.common import KeyOption, UrlOption, client, console, friendly
+from shipyard.cli.prompts import parse_vars, push_documents
 
 cli = typer.Typer(name="chains", help="Chains: versioned multi-step specs, a library of ready ones, runs.",
                   no_args_is_help=True)
@@ -69,20 +69,7 @@ def push(
     api_key: str = KeyOption,
 ) -> None:
     """Add a version for every chain file whose content changed (each is checked before any is stored)."""
-    from shipyard.prompts.service import read_documents
-
-    docs = [doc for _file, doc in read_documents(list(paths))]
-    if not docs:
-        fail("no chain files (*.yaml, *.yml) found")
-    for doc in docs:
-        if label:
-            existing = doc.get("labels") or []
-            doc["labels"] = list(dict.fromkeys([*([existing] if isinstance(existing, str) else existing), *label]))
-    with client(url, api_key) as sdk:
-        results = sdk.request("POST", "/api/chains/import", json={"documents": docs})["data"]
-    for r in results:
-        state = "[green]new[/green]" if r["created"] else "[dim]unchanged[/dim]"
-        console.print(f"{r['name']} v{r['version']} {state}", highlight=False)
+    push_documents("chains", paths, label, url, api_key)
 
 
 @cli.command("list")

@@ -42,6 +42,27 @@ def parse_vars(pairs: list[str] | None, json_text: str | None = None) -> dict[st
     return out
 
 
+def push_documents(kind: str, paths: list[Path], label: list[str] | None, url: str | None,
+                   api_key: str | None) -> None:
+    """Push YAML documents to a registry (prompts or chains): one version per changed document; the
+    server checks every document before it stores any."""
+    from shipyard.prompts.service import read_documents
+
+    docs = [doc for _file, doc in read_documents(list(paths))]
+    if not docs:
+        fail(f"no {kind[:-1]} files (*.yaml, *.yml) found")
+    for doc in docs:
+        if label:
+            existing = doc.get("labels") or []
+            doc["labels"] = list(dict.fromkeys([*([existing] if isinstance(existing, str) else existing), *label]))
+    with client(url, api_key) as sdk:
+        results = sdk.request("POST", f"/api/{kind}/import", json={"documents": docs})["data"]
+    for r in results:
+        state = "[green]new[/green]" if r["created"] else "[dim]unchanged[/dim]"
+        labels = ", ".join(x for x in r.get("labels") or [] if x != "latest")
+        console.print(f"{r['name']} v{r['version']} {state}" + (f"  ({labels})" if labels else ""), highlight=False)
+
+
 @cli.command()
 @friendly
 def push(
@@ -51,21 +72,7 @@ def push(
     api_key: str = KeyOption,
 ) -> None:
     """Add a version for every prompt file whose content changed (unchanged files are left alone)."""
-    from shipyard.prompts.service import read_documents
-
-    docs = [doc for _file, doc in read_documents(list(paths))]
-    if not docs:
-        fail("no prompt files (*.yaml, *.yml) found")
-    for doc in docs:
-        if label:
-            existing = doc.get("labels") or []
-            doc["labels"] = list(dict.fromkeys([*([existing] if isinstance(existing, str) else existing), *label]))
-    with client(url, api_key) as sdk:
-        results = sdk.request("POST", "/api/prompts/import", json={"documents": docs})["data"]
-    for r in results:
-        state = "[green]new[/green]" if r["created"] else "[dim]unchanged[/dim]"
-        labels = ", ".join(x for x in r["labels"] if x != "latest")
-        console.print(f"{r['name']} v{r['version']} {state}" + (f"  ({labels})" if labels else ""), highlight=False)
+    push_documents("prompts", paths, label, url, api_key)
 
 
 @cli.command("list")
